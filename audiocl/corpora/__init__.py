@@ -1,0 +1,1 @@
+"""Corpus preparation (synthetic mini_tts, LibriSpeech, real smoke-test utterances): data dirs from raw corpora."""

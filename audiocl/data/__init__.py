@@ -1,0 +1,1 @@
+"""Kaldi data directories, audio I/O, resampling, datasets, samplers, tokenizers, augmentation."""

@@ -1,0 +1,1 @@
+"""Kaldi-compatible acoustic features (fbank, MFCC, log-mel), CMVN and feature writers."""

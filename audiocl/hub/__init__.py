@@ -1,0 +1,1 @@
+"""Model hub: registry, download + checksum + cache, safetensors I/O, checkpoint converters."""

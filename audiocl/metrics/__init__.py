@@ -1,0 +1,1 @@
+"""Metrics: WER/CER, accuracies, retrieval, linear/SVM probes."""

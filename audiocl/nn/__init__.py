@@ -1,0 +1,1 @@
+"""Neural building blocks: encoders, transformers, quantizers, heads. No training loops here."""

@@ -1,0 +1,1 @@
+"""Lightning tasks: one LightningModule per objective, plus the shared training runner."""

@@ -1,0 +1,1 @@
+"""Time series: sktime datasets and the sktime estimator adapter."""
