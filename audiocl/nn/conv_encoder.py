@@ -1,0 +1,128 @@
+"""Strided 1-D convolution stack that turns raw audio into frames (wav2vec 2.0 / CPC encoders).
+
+Layout default is fairseq wav2vec 2.0 BASE (Baevski et al., 2020; fairseq
+``conv_feature_layers = [(512,10,5)] + [(512,3,2)]*4 + [(512,2,2)]*2``): 320x down-sampling,
+25 ms receptive field (400 samples at 16 kHz), 20 ms hop.
+
+Two normalisation modes, as in fairseq/HF:
+
+- ``"group"`` ("default" in fairseq): a GroupNorm with one group per channel on the *first* layer
+  only (it normalises each channel over time, including padded samples, exactly as the peers do);
+- ``"layer"``: a LayerNorm over channels after every convolution (used by the LARGE "stable layer
+  norm" models).
+- ``"none"``: no normalisation.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ConvLayerSpec = Sequence[int]  # (channels, kernel, stride) or (channels, kernel, stride, padding)
+
+WAV2VEC2_CONV_LAYERS: list[tuple[int, int, int]] = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
+
+
+def _spec(layer: ConvLayerSpec) -> tuple[int, int, int, int]:
+    if len(layer) == 3:
+        return int(layer[0]), int(layer[1]), int(layer[2]), 0
+    if len(layer) == 4:
+        return int(layer[0]), int(layer[1]), int(layer[2]), int(layer[3])
+    raise ValueError(f"conv layer spec must be (dim, kernel, stride[, padding]), got {layer!r}")
+
+
+def conv_output_lengths(lengths: Tensor, layers: Sequence[ConvLayerSpec]) -> Tensor:
+    """Number of output frames for each input length (``floor((L + 2p - k) / s) + 1``, clamped at 0)."""
+    out = lengths.long()
+    for layer in layers:
+        _, k, s, p = _spec(layer)
+        out = torch.div(out + 2 * p - k, s, rounding_mode="floor") + 1
+        out = out.clamp(min=0)
+    return out
+
+
+def receptive_field(layers: Sequence[ConvLayerSpec]) -> int:
+    """Samples seen by one output frame (padding ignored): the shortest input worth encoding."""
+    rf, jump = 1, 1
+    for layer in layers:
+        _, k, s, _ = _spec(layer)
+        rf += (k - 1) * jump
+        jump *= s
+    return rf
+
+
+def total_stride(layers: Sequence[ConvLayerSpec]) -> int:
+    stride = 1
+    for layer in layers:
+        stride *= _spec(layer)[2]
+    return stride
+
+
+class _ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channel axis of a ``(B, C, T)`` tensor."""
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return F.layer_norm(x.transpose(1, 2), self.normalized_shape, self.weight, self.bias, self.eps).transpose(1, 2)
+
+
+class ConvFeatureEncoder(nn.Module):
+    """``(B, T) -> (B, C, T')``: conv -> [norm] -> activation, per layer.
+
+    Output stays channels-first (what the convolutions produce) so callers transpose once.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[ConvLayerSpec] = WAV2VEC2_CONV_LAYERS,
+        mode: str = "group",
+        conv_bias: bool = False,
+        activation: str = "gelu",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if mode not in ("group", "layer", "none"):
+            raise ValueError(f"conv encoder mode must be 'group', 'layer' or 'none', got {mode!r}")
+        self.layers_spec = [tuple(_spec(layer)) for layer in layers]
+        self.mode = mode
+        self.act = {"gelu": nn.GELU(), "relu": nn.ReLU()}[activation]
+        self.dropout = dropout
+        convs, norms = [], []
+        in_dim = 1
+        for i, (dim, k, s, p) in enumerate(self.layers_spec):
+            conv = nn.Conv1d(in_dim, dim, k, stride=s, padding=p, bias=conv_bias)
+            nn.init.kaiming_normal_(conv.weight)
+            convs.append(conv)
+            if mode == "layer":
+                norms.append(_ChannelLayerNorm(dim))
+            elif mode == "group" and i == 0:
+                norms.append(nn.GroupNorm(dim, dim, affine=True))
+            else:
+                norms.append(nn.Identity())
+            in_dim = dim
+        self.convs = nn.ModuleList(convs)
+        self.norms = nn.ModuleList(norms)
+        self.output_dim = in_dim
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return conv_output_lengths(lengths, self.layers_spec)
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_field(self.layers_spec)
+
+    def forward(self, wav: Tensor) -> Tensor:
+        x = wav.unsqueeze(1)
+        for conv, norm in zip(self.convs, self.norms):
+            x = conv(x)
+            if self.dropout > 0:
+                x = F.dropout(x, self.dropout, self.training)
+            if norm.__class__ is nn.GroupNorm:
+                # fp32 statistics (fairseq's Fp32GroupNorm): long utterances under bf16 lose precision.
+                x = norm(x.float()).to(x.dtype)
+            else:
+                x = norm(x)
+            x = self.act(x)
+        return x
