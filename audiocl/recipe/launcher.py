@@ -10,7 +10,8 @@ Usage, exactly as Kaldi users know it (the ``.pl`` files are thin bash wrappers,
   ``feats.JOB.ark`` work). Without a range a single job runs and nothing is substituted.
 * The command is the remaining arguments joined by spaces and run with ``bash -c``. An argument
   without whitespace is passed raw (so a quoted ``\\|`` makes a pipe, as in Kaldi); one with whitespace
-  is shell-quoted.
+  is shell-quoted. A command given as ONE argument is a complete shell command line and is used verbatim
+  (``run.pl JOB=1:2 log.JOB "a JOB | b"``).
 * Each job writes one log: the command, ``# Started at``, the job's output, ``# Accounting: time=``
   and ``# Ended (code N) at``. The launcher exits non-zero when any job failed and names each failed
   job with the path of its log.
@@ -155,7 +156,8 @@ def parse_args(argv: Sequence[str], prog: str = "run.pl") -> JobArray:
         raise RecipeError(f"{prog}: malformed job range {argv[0]!r} (expected like JOB=1:4)\n{usage}")
     if len(argv) < 2:
         raise RecipeError(f"{prog}: need a log file and a command\n{usage}")
-    log, command = argv[0], _join_command(argv[1:])
+    log = argv[0]
+    command = argv[1] if len(argv) == 2 else _join_command(argv[1:])
     if var and var not in log and end > start:
         raise RecipeError(f"{prog}: the log file {log!r} must contain {var} so that each job gets its own log")
     return JobArray(var=var, start=start, end=end, log=log, command=command, options=opts)

@@ -1,0 +1,114 @@
+"""recipes/template.sh: --stage/--stop-stage, .done markers, --force, failed stages, logs, options.
+
+Uses a throw-away recipe whose stages only append to a trace file, so the bookkeeping is tested without
+the cost of real stages (the real recipes are exercised in test_mini_tts_recipe.py / test_librispeech.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+STAGE = '''
+: "${{fail_{name}:=false}}"
+stage_{name}() {{
+  echo "{name} running with nj=$nj greeting=$greeting" >> "$trace"
+  echo "output of {name}"
+  if [ "$fail_{name}" = true ]; then echo "{name} breaks" >&2; false; echo "not reached" >> "$trace"; fi
+}}
+'''
+
+RUN_SH = '''#!/usr/bin/env bash
+set -euo pipefail
+cd "$(dirname "${{BASH_SOURCE[0]}}")"
+AUDIOCL_ROOT={root}
+stage_dir=$PWD/stages
+trace=$PWD/trace.txt
+greeting=hello
+help_message="Usage: $0 [options]  (toy recipe)"
+. "$AUDIOCL_ROOT/recipes/template.sh"
+'''
+
+
+@pytest.fixture
+def toy(rt, tmp_path):
+    (tmp_path / "stages").mkdir()
+    for num, name in [(0, "download"), (1, "data"), (2, "features"), (3, "pretrain")]:
+        (tmp_path / "stages" / f"{num:02d}_{name}.sh").write_text(STAGE.format(name=name))
+    (tmp_path / "run.sh").write_text(RUN_SH.format(root=rt.repo))
+
+    def run(*args: str):
+        return rt.run(["bash", str(tmp_path / "run.sh"), *args], cwd=tmp_path, env=rt.env())
+
+    return run
+
+
+def _trace(tmp_path) -> list[str]:
+    path = tmp_path / "trace.txt"
+    return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_stop_stage_then_continue_then_second_run_skips(toy, tmp_path):
+    r = toy("--stop-stage", "1")
+    assert r.returncode == 0, r.stderr
+    assert _trace(tmp_path) == ["download", "data"]
+    assert sorted(p.name for p in (tmp_path / "exp/stages").iterdir()) == ["stage0_download.done", "stage1_data.done"]
+
+    r = toy("--stage", "2")
+    assert r.returncode == 0, r.stderr
+    assert _trace(tmp_path) == ["download", "data", "features", "pretrain"]
+
+    r = toy()  # a second full run: everything is done
+    assert r.returncode == 0, r.stderr
+    assert _trace(tmp_path) == ["download", "data", "features", "pretrain"]
+    assert r.stdout.count("skipping") == 4
+
+
+def test_each_stage_has_a_log_under_exp(toy, tmp_path):
+    assert toy("--stop-stage", "1").returncode == 0
+    log = (tmp_path / "exp/log/stage1_data.log").read_text()
+    assert "output of data" in log
+    assert "output of download" in (tmp_path / "exp/log/stage0_download.log").read_text()
+
+
+def test_force_reruns_and_invalidates_later_stages(toy, tmp_path):
+    assert toy().returncode == 0
+    r = toy("--stage", "1", "--stop-stage", "1", "--force", "true")
+    assert r.returncode == 0, r.stderr
+    assert _trace(tmp_path)[-1] == "data" and len(_trace(tmp_path)) == 5
+    done = sorted(p.name for p in (tmp_path / "exp/stages").iterdir())
+    assert done == ["stage0_download.done", "stage1_data.done"]  # 2 and 3 depend on 1: redone next time
+    assert toy().returncode == 0
+    assert _trace(tmp_path)[-2:] == ["features", "pretrain"]
+
+
+def test_failed_stage_leaves_no_marker_and_stops_the_run(toy, tmp_path):
+    r = toy("--fail-features", "true")
+    assert r.returncode != 0
+    assert "stage 2 (features): FAILED" in r.stderr and "stage2_features.log" in r.stderr
+    assert _trace(tmp_path) == ["download", "data", "features"]  # set -e stopped it; pretrain never ran
+    assert not (tmp_path / "exp/stages/stage2_features.done").exists()
+    assert "features breaks" in (tmp_path / "exp/log/stage2_features.log").read_text()
+    # A forced re-run that fails removes the old marker too.
+    assert toy("--stage", "2").returncode == 0
+    assert (tmp_path / "exp/stages/stage2_features.done").exists()
+    assert toy("--stage", "2", "--force", "true", "--fail-features", "true").returncode != 0
+    assert not (tmp_path / "exp/stages/stage2_features.done").exists()
+
+
+def test_options_reach_stages_and_bad_options_fail(toy, tmp_path):
+    r = toy("--stage", "3", "--nj", "7", "--greeting", "hi there")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "trace.txt").read_text() == "pretrain running with nj=7 greeting=hi there\n"
+    r = toy("--no-such-knob", "1")
+    assert r.returncode == 1 and "--no-such-knob" in r.stderr
+    r = toy("--stage", "two")
+    assert r.returncode == 1 and "--stage must be a non-negative integer" in r.stderr
+    r = toy("positional")
+    assert r.returncode == 1 and "unexpected argument 'positional'" in r.stderr
+
+
+def test_help_lists_recipe_and_shared_options_and_stages(toy):
+    r = toy("--help")
+    assert r.returncode == 0
+    assert "(toy recipe)" in r.stdout and "--stop-stage N" in r.stdout
+    assert "0=download 1=data 2=features 3=pretrain" in r.stdout
