@@ -11,6 +11,7 @@ what sclite does; an empty hypothesis counts every reference token as a deletion
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import jiwer
@@ -110,3 +111,39 @@ def score_texts(ref: Mapping[str, str], hyp: Mapping[str, str], case: str = "upp
     w = count_errors(refs, hyps, "word")
     c = count_errors(refs, hyps, "char")
     return {"wer": w.as_dict(), "cer": c.as_dict(), "num_missing": len(missing)}
+
+
+def read_text_file(path: str | Path) -> dict[str, str]:
+    """A Kaldi ``text`` file (or a data dir holding one) as ``utt -> transcript``; empty lines allowed."""
+    from audiocl.data.kaldi_files import read_keyed_file
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "text"
+    if not path.is_file():
+        raise DataDirError(f"transcript file not found: {path}")
+    kf = read_keyed_file(path, allow_empty_value=True)
+    bad = [p for p in kf.problems if "sorted" not in p]
+    if bad:
+        raise DataDirError(f"{path} is malformed", bad)
+    return dict(kf.entries)
+
+
+def score_hypotheses(ref: str | Path, hyp: str | Path, out_dir: str | Path | None = None,
+                     allow_missing: bool = False, case: str = "upper") -> dict:
+    """Score ``hyp`` (Kaldi text) against ``ref`` (data dir or text); write ``metrics.json`` and
+    ``result.md`` (WER and CER tables) into ``out_dir`` (default: the folder of ``hyp``)."""
+    import json
+
+    from audiocl.metrics.results import asr_table
+    from audiocl.utils.io import atomic_write_text
+
+    refs = read_text_file(ref)
+    hyps = read_text_file(hyp)
+    metrics = score_texts(refs, hyps, case=case, allow_missing=allow_missing)
+    out = Path(out_dir) if out_dir else Path(hyp).parent
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    name = out.name
+    atomic_write_text(out / "result.md", asr_table([(name, metrics)], "wer") + "\n\n" + asr_table([(name, metrics)], "cer") + "\n")
+    return metrics
