@@ -40,13 +40,13 @@ def md5sum(path: str | Path, chunk_size: int = _CHUNK) -> str:
     return digest.hexdigest()
 
 
-def _verify(path: Path, md5: str | None, url: str) -> None:
+def _verify(path: Path, md5: str | None, url: str, name: Path | None = None) -> None:
     if md5 is None:
         return
     actual = md5sum(path)
     if actual.lower() != md5.lower():
         raise ChecksumError(
-            f"checksum mismatch for {path} (from {url}): expected MD5 {md5.lower()}, got {actual} "
+            f"checksum mismatch for {name or path} (from {url}): expected MD5 {md5.lower()}, got {actual} "
             f"({path.stat().st_size} bytes); the file is truncated or tampered with"
         )
 
@@ -139,7 +139,7 @@ def download_file(
             f"{retries + 1} attempt(s); {have} bytes are in {part}: run again to resume"
         )
     try:
-        _verify(part, md5, url)
+        _verify(part, md5, url, name=dest)
     except ChecksumError as exc:
         bad = dest.with_name(dest.name + ".bad")
         os.replace(part, bad)

@@ -7,6 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hashlib
+import io
+import re
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +47,129 @@ class RecipeTools:
     fake_slurm = FAKE_SLURM
     env = staticmethod(recipe_env)
     run = staticmethod(run_bash)
+    md5 = staticmethod(lambda data: md5_hex(data))
 
 
 @pytest.fixture
 def rt() -> RecipeTools:
     return RecipeTools()
+
+
+# ------------------------------------------------------------------ a local HTTP server for downloads
+
+
+@dataclass
+class FileServer:
+    files: dict[str, bytes] = field(default_factory=dict)   # URL path -> content
+    drop_after: dict[str, int] = field(default_factory=dict)  # URL path -> bytes sent before cutting (once)
+    honour_range: bool = True
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
+    server: ThreadingHTTPServer | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FileServer":
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                state.requests.append((self.path, self.headers.get("Range")))
+                data = state.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                rng = self.headers.get("Range")
+                if rng and state.honour_range:
+                    m = re.match(r"bytes=(\d+)-$", rng)
+                    start = int(m.group(1))
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                cut = state.drop_after.pop(self.path, None)
+                if cut is not None:  # promise the whole body, send part of it, hang up
+                    self.wfile.write(body[:cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread.join()
+
+
+@pytest.fixture
+def file_server():
+    """A threaded HTTP server on 127.0.0.1 (random port), stopped when the test ends."""
+    server = FileServer().start()
+    yield server
+    server.stop()
+
+
+WORDS = ["HELLO", "WORLD", "SPEECH", "CONTRASTIVE", "AUDIO", "TONE", "TEST", "DATA"]
+
+
+@pytest.fixture
+def make_librispeech_tgz(tmp_path, write_tone):
+    """Factory: a LibriSpeech-layout ``<part>.tar.gz`` (bytes) from synthesized tones, plus its transcripts.
+
+    Layout: LibriSpeech/{SPEAKERS.TXT,<part>/<spk>/<chapter>/{<spk>-<chapter>-NNNN.flac,<spk>-<chapter>.trans.txt}}
+    """
+
+    def make(part: str = "dev-clean", speakers=(("1272", "128104"), ("84", "121123")), utts: int = 2,
+             seconds: float = 0.4) -> tuple[bytes, dict[str, str]]:
+        root = tmp_path / f"build-{part}"
+        texts: dict[str, str] = {}
+        for s_i, (spk, chapter) in enumerate(speakers):
+            chap_dir = root / "LibriSpeech" / part / spk / chapter
+            lines = []
+            for u in range(utts):
+                utt = f"{spk}-{chapter}-{u:04d}"
+                write_tone(str((chap_dir / f"{utt}.flac").relative_to(tmp_path)), seconds=seconds,
+                           seed=10 * s_i + u)
+                words = " ".join(WORDS[(s_i + u + k) % len(WORDS)] for k in range(3))
+                lines.append(f"{utt} {words}")
+                texts[utt] = words
+            (chap_dir / f"{spk}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
+        (root / "LibriSpeech" / "SPEAKERS.TXT").write_text(
+            "; ID |SEX| SUBSET | MINUTES | NAME\n"
+            + "".join(f"{spk:<4} | {'F' if i % 2 else 'M'} | {part} | 8.0 | Reader {i}\n"
+                      for i, (spk, _) in enumerate(speakers)))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(root / "LibriSpeech", arcname="LibriSpeech")
+        return buf.getvalue(), texts
+
+    return make
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()  # noqa: S324
