@@ -78,29 +78,35 @@ class ContrastiveObjective(nn.Module):
         n = has_pos.sum().clamp(min=1)
         loss = per.sum() / n
         logs = ranking_logs(sim, pos, valid)
-        t = getattr(self, "log_temperature", None)
-        if isinstance(t, Tensor):
-            logs["temperature"] = float(t.detach().exp())
+        if isinstance(self, TemperatureMixin):
+            logs["temperature"] = temperature_value(self)
         return LossOutput(loss=loss, per_sample=per, logs=logs)
 
 
 class TemperatureMixin:
-    """Adds a fixed or learnable temperature stored as its log (so it stays positive when learned)."""
+    """Adds a fixed or learnable temperature; a learnable one is stored as its log (stays positive)."""
 
     def _init_temperature(self, temperature: float, learnable: bool) -> None:
         if not temperature > 0:
             from audiocl.errors import ConfigError
 
             raise ConfigError(f"objective {self.name!r}: temperature must be > 0, got {temperature}")
-        log_t = torch.tensor(math.log(temperature), dtype=torch.float32)
+        self.learnable_temperature = learnable
+        self.fixed_temperature = float(temperature)
         if learnable:
-            self.log_temperature = nn.Parameter(log_t)
-        else:
-            self.register_buffer("log_temperature", log_t)
+            self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature), dtype=torch.float32))
 
     @property
-    def temperature(self) -> Tensor:
-        return self.log_temperature.exp()
+    def temperature(self) -> Tensor | float:
+        """A python float when fixed (exact in any dtype), a positive tensor when learnable."""
+        if self.learnable_temperature:
+            return self.log_temperature.exp()
+        return self.fixed_temperature
+
+
+def temperature_value(obj: TemperatureMixin) -> float:
+    t = obj.temperature
+    return float(t.detach()) if isinstance(t, Tensor) else float(t)
 
 
 def positive_mask(pos: Tensor, valid: Tensor) -> Tensor:

@@ -41,7 +41,7 @@ def debiased_per_anchor(logits: Tensor, pos: Tensor, valid: Tensor, temperature:
     floor_exp = (-1.0 / temperature - shift.squeeze(1)).clamp(max=80.0)
     g = torch.maximum(g, n_neg * floor_exp.exp())
     lp = (logits - shift).masked_fill(~p, 0.0)
-    per_pos = -lp + torch.log(e + g[:, None])
+    per_pos = -lp + torch.log((e + g[:, None]).masked_fill(~p, 1.0))  # fill: no log(0) off the positives
     return masked_mean(per_pos, p, dim=1)
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from audiocl.losses.base import ContrastiveObjective, LossOutput, TemperatureMixin, masked_logsumexp, register
+from audiocl.losses.base import (ContrastiveObjective, LossOutput, TemperatureMixin, masked_logsumexp, register,
+                                 temperature_value)
 
 
 def log_softmax_valid(logits: Tensor, valid: Tensor) -> Tensor:
@@ -58,4 +59,4 @@ class InfoNCE(TemperatureMixin, ContrastiveObjective):
                                    1.0 / self.temperature, chunk_size=chunk_size)
         return LossOutput(loss=per.mean(), per_sample=per,
                           logs={"acc": hit.float().mean().item(),
-                                "temperature": float(self.temperature.detach())})
+                                "temperature": temperature_value(self)})
