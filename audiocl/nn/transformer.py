@@ -174,7 +174,8 @@ class TransformerEncoder(nn.Module):
         """Returns the last output, or with ``return_all`` the list ``[input of layer 1, out 1, ..., out L]``.
 
         With ``return_all`` LayerDrop is not applied (every layer must produce an output). For pre-LN
-        the final LayerNorm is applied to the last entry, as HF transformers does.
+        the final LayerNorm is applied to the last entry (so it equals the normal output; HF transformers
+        5.x keeps the un-normalised block output in its ``hidden_states`` instead).
         """
         if padding_mask is not None:
             x = x.masked_fill(padding_mask.unsqueeze(-1), 0.0)

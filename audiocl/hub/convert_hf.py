@@ -1,0 +1,206 @@
+"""Convert HF transformers wav2vec 2.0 checkpoints (``Wav2Vec2Model`` / ``Wav2Vec2ForPreTraining``)
+into audiocl's :class:`~audiocl.models.wav2vec2.Wav2Vec2Config` and state dict.
+
+Pure functions on dicts and tensors; transformers itself is not needed. A checkpoint directory is
+read from ``config.json`` + ``model.safetensors`` (preferred) or ``pytorch_model.bin`` loaded with
+``torch.load(weights_only=True)`` (tensors only, no arbitrary unpickling).
+
+Key mapping (HF -> audiocl, ``wav2vec2.`` prefix for the pre-training model):
+
+- ``feature_extractor.conv_layers.i.conv`` -> ``feature_extractor.convs.i``;
+  ``...conv_layers.i.layer_norm`` -> ``feature_extractor.norms.i`` (GroupNorm or LayerNorm)
+- ``feature_projection.layer_norm`` / ``.projection`` -> ``feature_norm`` / ``feature_proj``
+- ``masked_spec_embed`` -> ``mask_emb``
+- ``encoder.pos_conv_embed.conv.{weight_g,weight_v}`` (or the ``parametrizations.weight.original0/1``
+  form) -> ``encoder.pos_conv.{weight_g,weight_v}``
+- ``encoder.layers.i.attention.{q,k,v}_proj`` -> one fused ``encoder.layers.i.attention.qkv``
+- ``layer_norm`` / ``feed_forward.intermediate_dense`` / ``output_dense`` -> ``attn_layer_norm`` /
+  ``feed_forward.fc1`` / ``fc2``
+- ``quantizer.codevectors (1, G*V, d)`` -> ``quantizer.codevectors (G, V, d)``;
+  ``project_hid`` -> ``final_proj``; ``quantizer.weight_proj`` and ``project_q`` keep their names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from audiocl.errors import AudioclError, ConfigError
+from audiocl.models.wav2vec2 import Wav2Vec2Config
+
+
+def config_from_hf(hf: Mapping[str, Any] | Any) -> Wav2Vec2Config:
+    """Build a :class:`Wav2Vec2Config` from a HF ``Wav2Vec2Config`` (object or ``config.json`` dict)."""
+    d = hf if isinstance(hf, Mapping) else hf.to_dict()
+
+    def get(key, default=None):
+        return d.get(key, default)
+
+    for key, want in (("hidden_act", "gelu"), ("feat_extract_activation", "gelu")):
+        if get(key, want) != want:
+            raise ConfigError(f"HF config {key}={get(key)!r} is not supported (only {want!r})")
+    if get("add_adapter", False) or get("adapter_attn_dim") is not None:
+        raise ConfigError("HF configs with adapters are not supported")
+    conv = [[int(c), int(k), int(s)] for c, k, s in zip(get("conv_dim"), get("conv_kernel"), get("conv_stride"))]
+    return Wav2Vec2Config(
+        conv_layers=conv,
+        extractor_mode="layer" if get("feat_extract_norm", "group") == "layer" else "group",
+        conv_bias=bool(get("conv_bias", False)),
+        encoder_embed_dim=int(get("hidden_size")),
+        encoder_ffn_dim=int(get("intermediate_size")),
+        encoder_layers=int(get("num_hidden_layers")),
+        encoder_attention_heads=int(get("num_attention_heads")),
+        layer_norm_first=bool(get("do_stable_layer_norm", False)),
+        dropout=float(get("hidden_dropout", 0.1)),
+        attention_dropout=float(get("attention_dropout", 0.1)),
+        activation_dropout=float(get("activation_dropout", 0.0)),
+        encoder_layerdrop=float(get("layerdrop", 0.1)),
+        dropout_input=float(get("feat_proj_dropout", 0.0)),
+        dropout_features=float(get("feat_quantizer_dropout", 0.0)),
+        conv_pos=int(get("num_conv_pos_embeddings", 128)),
+        conv_pos_groups=int(get("num_conv_pos_embedding_groups", 16)),
+        layer_norm_eps=float(get("layer_norm_eps", 1e-5)),
+        mask_prob=float(get("mask_time_prob", 0.05)),
+        mask_length=int(get("mask_time_length", 10)),
+        mask_min_masks=int(get("mask_time_min_masks", 2)),
+        latent_vars=int(get("num_codevectors_per_group", 320)),
+        latent_groups=int(get("num_codevector_groups", 2)),
+        latent_dim=int(get("codevector_dim", 256)),
+        final_dim=int(get("proj_codevector_dim", 256)),
+        num_negatives=int(get("num_negatives", 100)),
+        loss_kwargs={"temperature": float(get("contrastive_logits_temperature", 0.1))},
+        diversity_weight=float(get("diversity_loss_weight", 0.1)),
+    )
+
+
+_LAYER_RENAMES = {
+    "attention.out_proj": "attention.out_proj",
+    "layer_norm": "attn_layer_norm",
+    "feed_forward.intermediate_dense": "feed_forward.fc1",
+    "feed_forward.output_dense": "feed_forward.fc2",
+    "final_layer_norm": "final_layer_norm",
+}
+
+
+def convert_hf_state_dict(sd: Mapping[str, Tensor], target: str = "pretraining") -> dict[str, Tensor]:
+    """Map a HF wav2vec 2.0 state dict to audiocl names.
+
+    ``target="pretraining"`` gives keys for :class:`Wav2Vec2ForPretraining` (quantizer and heads
+    included when present), ``"model"`` for the encoder-only :class:`Wav2Vec2Model`. Unknown keys
+    (CTC heads, adapters) raise, so nothing is silently dropped.
+    """
+    if target not in ("pretraining", "model"):
+        raise ValueError(f"target must be 'pretraining' or 'model', got {target!r}")
+    enc_prefix = "wav2vec2." if target == "pretraining" else ""
+    out: dict[str, Tensor] = {}
+    qkv: dict[int, dict[str, dict[str, Tensor]]] = {}
+    unknown = []
+    for key, value in sd.items():
+        k = key[len("wav2vec2."):] if key.startswith("wav2vec2.") else key
+        m = re.fullmatch(r"feature_extractor\.conv_layers\.(\d+)\.(conv|layer_norm)\.(weight|bias)", k)
+        if m:
+            part = "convs" if m.group(2) == "conv" else "norms"
+            out[f"{enc_prefix}feature_extractor.{part}.{m.group(1)}.{m.group(3)}"] = value
+            continue
+        m = re.fullmatch(r"feature_projection\.(layer_norm|projection)\.(weight|bias)", k)
+        if m:
+            name = "feature_norm" if m.group(1) == "layer_norm" else "feature_proj"
+            out[f"{enc_prefix}{name}.{m.group(2)}"] = value
+            continue
+        if k == "masked_spec_embed":
+            out[f"{enc_prefix}mask_emb"] = value
+            continue
+        m = re.fullmatch(r"encoder\.pos_conv_embed\.conv\.(weight_g|weight_v|bias|parametrizations\.weight\.original[01])", k)
+        if m:
+            name = {"parametrizations.weight.original0": "weight_g",
+                    "parametrizations.weight.original1": "weight_v"}.get(m.group(1), m.group(1))
+            out[f"{enc_prefix}encoder.pos_conv.{name}"] = value
+            continue
+        m = re.fullmatch(r"encoder\.layer_norm\.(weight|bias)", k)
+        if m:
+            out[f"{enc_prefix}encoder.layer_norm.{m.group(1)}"] = value
+            continue
+        m = re.fullmatch(r"encoder\.layers\.(\d+)\.attention\.([qkv])_proj\.(weight|bias)", k)
+        if m:
+            qkv.setdefault(int(m.group(1)), {}).setdefault(m.group(3), {})[m.group(2)] = value
+            continue
+        m = re.fullmatch(r"encoder\.layers\.(\d+)\.(.+)\.(weight|bias)", k)
+        if m and m.group(2) in _LAYER_RENAMES:
+            out[f"{enc_prefix}encoder.layers.{m.group(1)}.{_LAYER_RENAMES[m.group(2)]}.{m.group(3)}"] = value
+            continue
+        if target == "pretraining":
+            if k == "quantizer.codevectors":
+                continue  # reshaped below (needs the group count from weight_proj)
+            if re.fullmatch(r"(quantizer\.weight_proj|project_q)\.(weight|bias)", k):
+                out[k] = value
+                continue
+            m = re.fullmatch(r"project_hid\.(weight|bias)", k)
+            if m:
+                out[f"final_proj.{m.group(1)}"] = value
+                continue
+        elif k.startswith(("quantizer.", "project_q.", "project_hid.")):
+            continue  # the encoder-only model has no quantizer or heads
+        unknown.append(key)
+    if unknown:
+        raise ConfigError(f"HF checkpoint has keys audiocl cannot map: {', '.join(unknown[:10])}"
+                          + (" ..." if len(unknown) > 10 else ""))
+    for layer, parts in qkv.items():
+        for kind, qkv_parts in parts.items():
+            if set(qkv_parts) != {"q", "k", "v"}:
+                raise ConfigError(f"HF checkpoint layer {layer}: incomplete q/k/v {kind}")
+            out[f"{enc_prefix}encoder.layers.{layer}.attention.qkv.{kind}"] = torch.cat(
+                [qkv_parts["q"], qkv_parts["k"], qkv_parts["v"]], dim=0)
+    if target == "pretraining":
+        cv = sd.get("quantizer.codevectors", sd.get("wav2vec2.quantizer.codevectors"))
+        if cv is not None:
+            gv = sd["quantizer.weight_proj.weight"].shape[0]
+            out["quantizer.codevectors"] = cv.reshape(gv, cv.shape[-1])  # (G*V, d), reshaped by the caller
+    return out
+
+
+def fit_codevectors(state: dict[str, Tensor], num_groups: int) -> dict[str, Tensor]:
+    """Reshape ``quantizer.codevectors`` from ``(G*V, d)`` to audiocl's ``(G, V, d)``."""
+    cv = state.get("quantizer.codevectors")
+    if cv is not None and cv.dim() == 2:
+        state["quantizer.codevectors"] = cv.reshape(num_groups, cv.shape[0] // num_groups, cv.shape[1])
+    return state
+
+
+def load_hf_checkpoint(directory: str | Path, target: str = "pretraining") -> tuple[Wav2Vec2Config, dict[str, Tensor]]:
+    """Read a local HF wav2vec 2.0 checkpoint directory -> ``(cfg, audiocl state dict)``."""
+    directory = Path(directory)
+    cfg_path = directory / "config.json"
+    if not cfg_path.is_file():
+        raise AudioclError(f"{directory}: no config.json (is this a HF transformers checkpoint directory?)")
+    cfg = config_from_hf(json.loads(cfg_path.read_text()))
+    st, binf = directory / "model.safetensors", directory / "pytorch_model.bin"
+    if st.is_file():
+        from safetensors.torch import load_file
+
+        sd = load_file(str(st))
+    elif binf.is_file():
+        sd = torch.load(binf, map_location="cpu", weights_only=True)
+    else:
+        raise AudioclError(f"{directory}: neither model.safetensors nor pytorch_model.bin found")
+    return cfg, fit_codevectors(convert_hf_state_dict(sd, target), cfg.latent_groups)
+
+
+def load_hf_into(model: torch.nn.Module, hf_state_dict: Mapping[str, Tensor], strict: bool = True):
+    """Convert ``hf_state_dict`` and load it into an audiocl ``Wav2Vec2Model`` or ``Wav2Vec2ForPretraining``."""
+    from audiocl.models.wav2vec2 import Wav2Vec2ForPretraining
+
+    pre = isinstance(model, Wav2Vec2ForPretraining)
+    state = convert_hf_state_dict(hf_state_dict, "pretraining" if pre else "model")
+    if pre:
+        state = fit_codevectors(state, model.cfg.latent_groups)
+    # keep audiocl's own values for what HF does not store: the loss objective's buffers (InfoNCE's
+    # temperature) and the mask embedding of models saved with masking disabled
+    for k, v in model.state_dict().items():
+        if k.startswith("objective.") or k.endswith("mask_emb"):
+            state.setdefault(k, v)
+    return model.load_state_dict(state, strict=strict)
