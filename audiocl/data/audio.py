@@ -8,7 +8,9 @@ A *spec* is what the second column of a Kaldi ``wav.scp`` holds:
 
 * a path to any file libsndfile decodes (wav, flac, ogg/vorbis, opus, mp3 with libsndfile >= 1.1, ...);
 * a Kaldi pipe ``"sox in.sph -t wav - |"``: run with a shell (bash with ``pipefail`` when available, so a
-  failing first command of a pipeline is not hidden), its stdout is decoded as an audio file.
+  failing first command of a pipeline is not hidden), its stdout is decoded as an audio file;
+* a Kaldi extended filename ``wav.ark:1234`` (audio stored in an archive by ``wav-copy`` or kaldiio), read
+  with kaldiio.
 
 Decoding is done by ``soundfile`` (torchaudio's load/save back-ends are not available here).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -62,6 +65,47 @@ class AudioInfo:
     @property
     def duration(self) -> float:
         return self.num_frames / float(self.sample_rate)
+
+
+_ARK_SPEC = re.compile(r"^(?P<path>.+\.ark):(?P<offset>\d+)$")
+
+
+def is_ark(spec: str) -> bool:
+    """True when ``spec`` is a Kaldi ``archive.ark:offset`` extended filename."""
+    return _ARK_SPEC.match(spec.strip()) is not None
+
+
+def ark_path(spec: str) -> str | None:
+    """The archive file of an ``archive.ark:offset`` spec (None for other specs)."""
+    m = _ARK_SPEC.match(spec.strip())
+    return m.group("path") if m else None
+
+
+def _read_ark(spec: str, utt_id: str | None) -> tuple[np.ndarray, int]:
+    """Audio of an ``archive.ark:offset`` entry as (frames, channels) float32 and its rate."""
+    import kaldiio
+
+    _check_path(ark_path(spec), utt_id)
+    m = _ARK_SPEC.match(spec.strip())
+    with open(m.group("path"), "rb") as fh:  # kaldiio would unpickle "PKL" entries: never load pickles
+        fh.seek(int(m.group("offset")))
+        if fh.read(3) == b"PKL":
+            raise AudioReadError("the archive entry is a Python pickle; refusing to load it", path=spec, utt_id=utt_id)
+    try:
+        obj = kaldiio.load_mat(spec.strip())
+    except Exception as exc:  # kaldiio raises ValueError/EOFError/struct.error on corrupt archives
+        raise AudioReadError(f"cannot read the archive entry: {type(exc).__name__}: {exc}", path=spec, utt_id=utt_id) from exc
+    if not (isinstance(obj, tuple) and len(obj) == 2):
+        raise AudioReadError("the archive entry is a matrix (features?), not audio with a sample rate", path=spec, utt_id=utt_id)
+    sr, arr = int(obj[0]), np.asarray(obj[1])
+    if np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.float32) / float(2 ** (8 * arr.dtype.itemsize - 1))
+    arr = arr.astype(np.float32)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    elif arr.ndim == 2 and arr.shape[0] < arr.shape[1] and arr.shape[0] <= 16:  # Kaldi stores (channels, frames)
+        arr = arr.T
+    return arr, sr
 
 
 def is_pipe(spec: str) -> bool:
@@ -165,6 +209,9 @@ def audio_info(spec: str, *, utt_id: str | None = None) -> AudioInfo:
         if num_frames <= 0 or num_frames >= 2**62:  # streamed header with unknown length: decode to count
             num_frames = len(_decode_bytes(data, spec, utt_id)[0])
         return AudioInfo(info.samplerate, num_frames, info.channels, info.format)
+    if is_ark(spec):
+        wav, sr = _read_ark(spec, utt_id)
+        return AudioInfo(sr, wav.shape[0], wav.shape[1], "KALDI_ARK")
     _check_path(spec, utt_id)
     _check_wav_truncation(spec, utt_id)
     try:
@@ -244,9 +291,11 @@ def read_audio(
     ``utt_id``: named in every error message.
     """
     spec = str(spec)
-    if is_pipe(spec):
-        data = _run_pipe(spec, utt_id)
-        wav, sr = _decode_bytes(data, spec, utt_id)
+    if is_pipe(spec) or is_ark(spec):
+        if is_ark(spec):
+            wav, sr = _read_ark(spec, utt_id)
+        else:
+            wav, sr = _decode_bytes(_run_pipe(spec, utt_id), spec, utt_id)
         first, last = _frame_range(start, end, sr, len(wav), spec, utt_id) if len(wav) else (0, 0)
         wav = wav[first:last]
     else:

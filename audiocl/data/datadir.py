@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiocl.data.audio import AudioInfo, audio_info, is_pipe, read_audio as _read_audio
+from audiocl.data.audio import AudioInfo, ark_path, audio_info, is_pipe, read_audio as _read_audio
 from audiocl.data.kaldi_files import KeyedFile, c_sorted, read_keyed_file, write_keyed_file
 from audiocl.errors import AudioReadError, DataDirError
 from audiocl.utils.io import atomic_path
@@ -495,7 +495,7 @@ def _check_scan(scan: _Scan, *, check_audio: bool = False, sample_rate: int | No
                         audio_problems.append(f"{wkf.where(rec)}: recording {rec}: audio has zero samples: {spec}")
                 except AudioReadError as exc:
                     audio_problems.append(f"{wkf.where(rec)}: recording {rec}: {exc.reason}: {spec}")
-            elif not is_pipe(spec) and not os.path.isfile(spec):
+            elif not is_pipe(spec) and not os.path.isfile(ark_path(spec) or spec):
                 audio_problems.append(
                     f"{wkf.where(rec)}: recording {rec}: file not found: {spec}"
                     + (" (relative paths are resolved from the current directory)" if not os.path.isabs(spec) else "")

@@ -177,3 +177,23 @@ def test_write_audio_roundtrip_and_atomic(tmp_path):
         write_audio(tmp_path / "loud.wav", x * 10, 8000)
     assert not (tmp_path / "loud.wav").exists()
     assert list(tmp_path.glob(".loud*")) == []
+
+
+def test_kaldi_ark_extended_filename(tmp_path):
+    kaldiio = pytest.importorskip("kaldiio")
+    x = (np.random.default_rng(0).standard_normal(1600) * 3000).astype(np.int16)
+    ark = tmp_path / "wav.ark"
+    kaldiio.save_ark(str(ark), {"u1": (8000, x), "u2": (16000, x[:800])}, scp=str(tmp_path / "wav.scp"))
+    specs = dict(line.split() for line in (tmp_path / "wav.scp").read_text().splitlines())
+    out = read_audio(specs["u1"])
+    np.testing.assert_allclose(out, x / 32768.0, atol=1e-7)
+    assert audio_info(specs["u2"]).sample_rate == 16000 and audio_info(specs["u2"]).num_frames == 800
+    assert len(read_audio(specs["u1"], sample_rate=16000)) == 3200
+    with pytest.raises(AudioReadError, match="file not found"):
+        read_audio(str(tmp_path / "nope.ark:12"), utt_id="u")
+    with pytest.raises(AudioReadError, match="cannot read the archive entry"):
+        read_audio(f"{ark}:5", utt_id="u")
+    kaldiio.save_ark(str(tmp_path / "p.ark"), {"evil": (8000, x)}, scp=str(tmp_path / "p.scp"), write_function="pickle")
+    spec = (tmp_path / "p.scp").read_text().split()[1]
+    with pytest.raises(AudioReadError, match="pickle; refusing"):
+        read_audio(spec, utt_id="evil")
