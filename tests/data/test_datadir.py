@@ -18,7 +18,7 @@ from audiocl.data.datadir import (
     subset_data_dir,
     validate_data_dir,
 )
-from audiocl.errors import AudioReadError, DataDirError
+from audiocl.errors import AudioReadError, DataDirError, SampleRateError
 
 from .conftest import write_lines
 
@@ -102,6 +102,21 @@ def test_duplicate_ids(make_datadir):
     assert any("utt2spk line 3: utterance spk0-utt1 is duplicated with a different value" in e for e in _errors(d))
     with pytest.raises(DataDirError, match="duplicated"):
         DataDir.load(d)
+    report = fix_data_dir(d)  # same-value duplicate line removed; conflicting speaker -> utterance dropped
+    assert report.dropped == {"spk0-utt1": "duplicated with conflicting values in utt2spk"}
+    assert validate_data_dir(d) == []
+    text_lines = _lines(d / "text")
+    assert len(text_lines) == 5 and not any(line.startswith("spk0-utt1 ") for line in text_lines)
+
+
+def test_wrong_sample_rate_in_datadir(make_datadir):
+    d = make_datadir(sample_rate=8000)
+    rep = check_data_dir(d, check_audio=True, sample_rate=16000)
+    assert rep.errors == [] and any("6 at 8000 Hz" in w and "resampled" in w for w in rep.warnings)
+    dd = DataDir.load(d)
+    assert len(dd.read_audio("spk0-utt0", sample_rate=16000)) == 8000
+    with pytest.raises(SampleRateError, match="utterance spk0-utt0.*8000 Hz but 16000 Hz"):
+        dd.read_audio("spk0-utt0", sample_rate=16000, strict_sample_rate=True)
 
 
 def test_unsorted(make_datadir):
