@@ -48,6 +48,8 @@ CORE_FILES = ("wav.scp", "segments", "utt2spk", "spk2utt", "text", "utt2dur")
 # Unparsed files copied along by save() (e.g. frame_shift, feats_type): small text files, never audio/features.
 COPY_MAX_BYTES = 1 << 20
 NOT_COPIED_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".sph", ".m4a", ".ark", ".npy", ".pt", ".ckpt")
+# Line problems listed per file (the rest are counted), so a broken 100k-line file stays readable.
+MAX_PROBLEMS_PER_FILE = 50
 # Listed problems per kind of cross-file mismatch before they are only counted.
 MAX_LISTED = 10
 
@@ -169,7 +171,9 @@ def _scan(path: str | Path) -> _Scan:
         else:
             scan.other_files.append(entry)
     for kf in scan.files.values():
-        scan.problems.extend(kf.problems)
+        scan.problems.extend(kf.problems[:MAX_PROBLEMS_PER_FILE])
+        if len(kf.problems) > MAX_PROBLEMS_PER_FILE:
+            scan.problems.append(f"{kf.name}: {len(kf.problems) - MAX_PROBLEMS_PER_FILE} more problem line(s) not listed")
         scan.warnings.extend(kf.warnings)
     return scan
 
@@ -294,9 +298,13 @@ class DataDir:
         out: dict[str, dict[str, str]] = {"wav.scp": dict(self.wav_scp)}
         if self.segments is not None:
             out["segments"] = {u: f"{s.recording} {_fmt_time(s.start)} {_fmt_time(s.end)}" for u, s in self.segments.items()}
-        out["utt2spk"] = dict(self.utt2spk)
-        if self.utt2spk:
-            out["spk2utt"] = {spk: " ".join(utts) for spk, utts in self.spk2utt.items()}
+        # Kaldi needs utt2spk; without speaker information each utterance is its own speaker
+        out["utt2spk"] = dict(self.utt2spk) if self.utt2spk else {u: u for u in self.utt_ids}
+        if out["utt2spk"]:
+            spk2utt: dict[str, list[str]] = {}
+            for utt in c_sorted(out["utt2spk"]):
+                spk2utt.setdefault(out["utt2spk"][utt], []).append(utt)
+            out["spk2utt"] = {spk: " ".join(utts) for spk, utts in spk2utt.items()}
         if self.text is not None:
             out["text"] = dict(self.text)
         if self.utt2dur is not None:

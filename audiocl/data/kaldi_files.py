@@ -96,7 +96,8 @@ def read_keyed_file(
         parts = stripped.split(None, 1)
         key = parts[0]
         value = parts[1] if len(parts) > 1 else ""
-        nfields = 1 + len(value.split())
+        # counting fields splits the whole value: only do it when the limits need more than "has a value"
+        nfields = 1 + len(value.split()) if (max_fields is not None or min_fields > 2) else (2 if value else 1)
         if nfields < min_fields and not (allow_empty_value and nfields == 1):
             kf.problems.append(
                 f"{kf.name} line {lineno}: {key_kind} {key}: expected at least {min_fields} fields, found {nfields}"

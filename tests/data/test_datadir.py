@@ -64,6 +64,16 @@ def test_save_roundtrip_sorted_c_locale(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+def test_save_without_speakers_and_many_bad_lines(tmp_path):
+    dd = DataDir(wav_scp={"b": "/x/b.wav", "a": "/x/a.wav"})
+    out = dd.save(tmp_path / "nospk")
+    assert _lines(out / "utt2spk") == ["a a", "b b"] and _lines(out / "spk2utt") == ["a a", "b b"]
+    write_lines(out / "utt2spk", [f"u{i:04d}" for i in range(500)])
+    errs = validate_data_dir(out)
+    assert sum("expected at least 2 fields" in e for e in errs) == 50
+    assert "utt2spk: 450 more problem line(s) not listed" in errs
+
+
 def test_segments_read_audio_and_save(make_datadir, tmp_path):
     d = make_datadir(num_spk=1, per_spk=1)
     rec_path = DataDir.load(d).wav_scp["spk0-utt0"]
