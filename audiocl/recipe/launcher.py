@@ -40,7 +40,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -167,47 +166,44 @@ def _now() -> str:
     return _dt.datetime.now().astimezone().strftime("%a %b %d %H:%M:%S %Z %Y")
 
 
-# Running children, so a signal to the launcher can stop them (their whole process groups).
-_children: set[subprocess.Popen] = set()
-_children_lock = threading.Lock()
+@dataclasses.dataclass
+class _Running:
+    proc: subprocess.Popen | None
+    log: object  # the open log file
+    begin: float
 
 
-def run_one(jobs: JobArray, job_id: int) -> int:
-    """Run job ``job_id``: write its log header, run the command, append accounting and exit code."""
+def _start(jobs: JobArray, job_id: int) -> _Running:
+    """Write the job's log header and start its command in a new process group (so it can be killed whole)."""
     log = jobs.log_for(job_id)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = jobs.command_for(job_id)
-    begin = time.time()
-    with open(log, "w", encoding="utf-8") as fh:
-        fh.write(f"# {command}\n# Started at {_now()}\n#\n")
-        fh.flush()
-        try:
-            proc = subprocess.Popen(["bash", "-c", command], stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=jobs.cwd, start_new_session=True)
-        except OSError as exc:  # bash missing: report it in the log like a failed job
-            fh.write(f"could not start bash: {exc}\n")
-            code = 127
-        else:
-            with _children_lock:
-                _children.add(proc)
-            try:
-                code = proc.wait()
-            finally:
-                with _children_lock:
-                    _children.discard(proc)
-        fh.write(f"# Accounting: time={int(round(time.time() - begin))} threads={jobs.options.num_threads}\n")
-        fh.write(f"# Ended (code {code}) at {_now()}\n")
+    fh = open(log, "w", encoding="utf-8")
+    fh.write(f"# {command}\n# Started at {_now()}\n#\n")
+    fh.flush()
+    try:
+        proc = subprocess.Popen(["bash", "-c", command], stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=jobs.cwd, start_new_session=True)
+    except OSError as exc:  # bash missing or cwd gone: report it in the log like a failed job
+        fh.write(f"could not start bash: {exc}\n")
+        proc = None
+    return _Running(proc, fh, time.time())
+
+
+def _finish(jobs: JobArray, run: _Running, code: int) -> int:
+    """Append accounting and exit status to the log; a signal death is reported as 128 + signal, like bash."""
+    if code < 0:
+        code = 128 - code
+    run.log.write(f"# Accounting: time={int(round(time.time() - run.begin))} threads={jobs.options.num_threads}\n")
+    run.log.write(f"# Ended (code {code}) at {_now()}\n")
+    run.log.close()
     return code
 
 
-def _kill_children(signum: int = signal.SIGTERM) -> None:
-    with _children_lock:
-        procs = list(_children)
-    for proc in procs:
-        try:
-            os.killpg(proc.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+def run_one(jobs: JobArray, job_id: int) -> int:
+    """Run job ``job_id`` to completion: log header, command, accounting and exit code."""
+    run = _start(jobs, job_id)
+    return _finish(jobs, run, run.proc.wait() if run.proc else 127)
 
 
 def _failure_report(prog: str, failed: list[tuple[int, str]], jobs: JobArray) -> str:
@@ -217,38 +213,42 @@ def _failure_report(prog: str, failed: list[tuple[int, str]], jobs: JobArray) ->
     return "\n".join(lines)
 
 
-def run_local(jobs: JobArray, prog: str = "run.pl") -> int:
-    """Run all jobs on this machine, at most ``max_jobs_run`` at a time; return 0 iff all succeeded."""
+def run_local(jobs: JobArray, prog: str = "run.pl", poll_s: float = 0.05) -> int:
+    """Run all jobs on this machine, at most ``max_jobs_run`` at a time; return 0 iff all succeeded.
+
+    One process, no threads: children are polled. SIGTERM/SIGINT kill every running job's process group,
+    whose logs still get their ``# Ended (code ...)`` line, and the launcher exits 130.
+    """
     limit = jobs.options.max_jobs_run or len(jobs.job_ids)
     codes: dict[int, int] = {}
-    pending = list(jobs.job_ids)
-    slots = threading.Semaphore(limit)
-    threads: list[threading.Thread] = []
-
-    def worker(job_id: int) -> None:
-        try:
-            codes[job_id] = run_one(jobs, job_id)
-        except OSError as exc:
-            print(f"{prog}: job {job_id}: {exc}", file=sys.stderr)
-            codes[job_id] = 1
-        finally:
-            slots.release()
+    queue = list(jobs.job_ids)
+    running: dict[int, _Running] = {}
 
     def on_term(signum, frame):  # treat SIGTERM (e.g. the recipe being killed) like Ctrl-C
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        for job_id in pending:
-            slots.acquire()
-            t = threading.Thread(target=worker, args=(job_id,), daemon=True)
-            t.start()
-            threads.append(t)
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
+        while queue or running:
+            while queue and len(running) < limit:
+                job_id = queue.pop(0)
+                running[job_id] = _start(jobs, job_id)
+            for job_id, run in list(running.items()):
+                code = run.proc.poll() if run.proc else 127
+                if code is not None:
+                    codes[job_id] = _finish(jobs, running.pop(job_id), code)
+            if running:
+                time.sleep(poll_s)
     except KeyboardInterrupt:
-        _kill_children()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for run in running.values():
+            if run.proc and run.proc.poll() is None:
+                try:
+                    os.killpg(run.proc.pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        for run in running.values():
+            _finish(jobs, run, run.proc.wait() if run.proc else 127)
         print(f"{prog}: interrupted; running jobs were killed", file=sys.stderr)
         return 130
     finally:

@@ -120,3 +120,24 @@ def test_slurm_pl_without_sbatch_is_a_clear_error(rt, tmp_path):
                            ) + ":/nonexistent"
     r = rt.run(["/bin/bash", str(rt.utils / "slurm.pl"), "JOB=1:2", "log/x.JOB.log", "true"], cwd=tmp_path, env=env)
     assert r.returncode == 1 and "sbatch not found" in r.stderr
+
+
+def test_run_pl_killed_kills_its_jobs_and_logs_it(rt, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "audiocl.recipe.launcher", "local", "JOB=1:2", "log/k.JOB.log",
+                             "touch started.JOB; sleep 3; touch survived.JOB"], cwd=tmp_path, env=rt.env(),
+                            stderr=subprocess.PIPE, text=True)
+    for _ in range(600):  # wait until both jobs run
+        if (tmp_path / "started.1").exists() and (tmp_path / "started.2").exists():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate()
+    assert proc.returncode == 130 and "interrupted" in err
+    time.sleep(3.5)  # longer than the jobs would have taken
+    assert not list(tmp_path.glob("survived.*"))
+    assert "# Ended (code 143)" in (tmp_path / "log/k.1.log").read_text()
