@@ -493,12 +493,14 @@ def _check_scan(scan: _Scan, *, check_audio: bool = False, sample_rate: int | No
         wkf = f["wav.scp"]
         audio_problems = []
         rates: dict[int, int] = {}
+        rec_dur: dict[str, float] = {}
         for rec in c_sorted(wkf.entries):
             spec = wkf.entries[rec]
             if check_audio:
                 try:
                     info: AudioInfo = audio_info(spec, utt_id=rec)
                     rates[info.sample_rate] = rates.get(info.sample_rate, 0) + 1
+                    rec_dur[rec] = info.duration
                     if info.num_frames == 0:
                         audio_problems.append(f"{wkf.where(rec)}: recording {rec}: audio has zero samples: {spec}")
                 except AudioReadError as exc:
@@ -509,6 +511,8 @@ def _check_scan(scan: _Scan, *, check_audio: bool = False, sample_rate: int | No
                     + (" (relative paths are resolved from the current directory)" if not os.path.isabs(spec) else "")
                 )
         _listed(rep.errors, audio_problems, "wav.scp: {n} more unreadable recording(s)")
+        if rec_dur:
+            _check_durations(scan, rec_dur, rep)
         if sample_rate is not None:
             other = {r: n for r, n in rates.items() if r != sample_rate}
             if other:
@@ -517,6 +521,34 @@ def _check_scan(scan: _Scan, *, check_audio: bool = False, sample_rate: int | No
                     + ", ".join(f"{n} at {r} Hz" for r, n in sorted(other.items()))
                 )
     return rep
+
+
+def _check_durations(scan: _Scan, rec_dur: dict[str, float], rep: ValidationReport) -> None:
+    """With audio headers read: segments must lie inside their recording, utt2dur must match the audio."""
+    from audiocl.data.audio import MAX_SEGMENT_OVERSHOOT_S
+
+    seg_kf = scan.files.get("segments")
+    bad = []
+    for utt, seg in sorted(scan.segments.items()):
+        dur = rec_dur.get(seg.recording)
+        if dur is None:
+            continue
+        if seg.start >= dur:
+            bad.append(f"{seg_kf.where(utt)}: utterance {utt}: starts at {seg.start} s, after the end of recording "
+                       f"{seg.recording} ({dur:.3f} s)")
+        elif seg.end > dur + MAX_SEGMENT_OVERSHOOT_S:
+            bad.append(f"{seg_kf.where(utt)}: utterance {utt}: ends at {seg.end} s, more than "
+                       f"{MAX_SEGMENT_OVERSHOOT_S} s after the end of recording {seg.recording} ({dur:.3f} s)")
+    _listed(rep.errors, bad, "segments: {n} more segment(s) outside their recording")
+    u2d = scan.files.get("utt2dur")
+    if u2d is not None and "segments" not in scan.files:
+        stale = [u for u, d in sorted(scan.utt2dur.items()) if u in rec_dur and abs(d - rec_dur[u]) > 0.05]
+        if stale:
+            u = stale[0]
+            rep.warnings.append(
+                f"utt2dur: {len(stale)} duration(s) differ from the audio by more than 50 ms (e.g. {u2d.where(u)}: "
+                f"{u} says {scan.utt2dur[u]} s, audio has {rec_dur[u]:.3f} s); `audiocl compute-utt2dur` rewrites it"
+            )
 
 
 def check_data_dir(path: str | Path, *, check_audio: bool = False, sample_rate: int | None = None) -> ValidationReport:

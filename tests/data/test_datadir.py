@@ -189,6 +189,25 @@ def test_segments_problems(make_datadir, tmp_path):
     assert validate_data_dir(s) == []
 
 
+def test_segments_outside_recording_and_stale_utt2dur(make_datadir, tmp_path):
+    d = make_datadir(num_spk=1, per_spk=1)  # one 0.5 s recording
+    rec = DataDir.load(d).wav_scp["spk0-utt0"]
+    s = tmp_path / "segs"
+    s.mkdir()
+    write_lines(s / "wav.scp", [f"r {rec}"])
+    write_lines(s / "segments", ["u1 r 0.0 0.9", "u2 r 0.6 0.7", "u3 r 0.1 1.2"])
+    write_lines(s / "utt2spk", ["u1 u1", "u2 u2", "u3 u3"])
+    assert validate_data_dir(s) == []  # without reading headers the spans cannot be checked
+    errs = validate_data_dir(s, check_audio=True)
+    assert errs == [
+        "segments line 2: utterance u2: starts at 0.6 s, after the end of recording r (0.500 s)",
+        "segments line 3: utterance u3: ends at 1.2 s, more than 0.5 s after the end of recording r (0.500 s)",
+    ]
+    write_lines(d / "utt2dur", ["spk0-utt0 0.9"])
+    rep = check_data_dir(d, check_audio=True)
+    assert rep.errors == [] and any("utt2dur line 1: spk0-utt0 says 0.9 s, audio has 0.500 s" in w for w in rep.warnings)
+
+
 def test_spk2utt_mismatch_and_prefix_warning(make_datadir):
     d = make_datadir()
     write_lines(d / "spk2utt", ["spk0 spk0-utt0 spk0-utt1", "spk1 spk1-utt0 spk1-utt1 spk1-utt2"])
