@@ -206,10 +206,24 @@ def run_one(jobs: JobArray, job_id: int) -> int:
     return _finish(jobs, run, run.proc.wait() if run.proc else 127)
 
 
-def _failure_report(prog: str, failed: list[tuple[int, str]], jobs: JobArray) -> str:
+def _log_tail(path: Path, n: int = 5) -> list[str]:
+    """The last ``n`` output lines of a job log (without the launcher's own ``#`` lines)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    body = [line for line in lines[3:] if not line.startswith(("# Accounting:", "# Ended (code"))]
+    return body[-n:]
+
+
+def _failure_report(prog: str, failed: list[tuple[int, str]], jobs: JobArray, show: int = 3) -> str:
+    """Name every failed job and its log; quote the end of the first few logs so the cause is visible."""
     lines = [f"{prog}: {len(failed)} / {len(jobs.job_ids)} job(s) failed:"]
-    for job_id, why in failed:
-        lines.append(f"  job {job_id} {why}, log is in {jobs.log_for(job_id)}")
+    for k, (job_id, why) in enumerate(failed):
+        log = jobs.log_for(job_id)
+        lines.append(f"  job {job_id} {why}, log is in {log}")
+        if k < show:
+            lines += [f"    | {line}" for line in _log_tail(log)]
     return "\n".join(lines)
 
 

@@ -48,12 +48,13 @@ def test_run_pl_runs_all_jobs_with_one_log_each(rt, tmp_path):
 
 
 def test_run_pl_failure_names_each_failed_job_and_its_log(rt, tmp_path):
-    r = rt.run("run.pl JOB=1:4 log/t.JOB.log 'test $((JOB % 2)) -eq 1'", cwd=tmp_path, env=rt.env())
+    r = rt.run("run.pl JOB=1:4 log/t.JOB.log 'echo reason JOB; test $((JOB % 2)) -eq 1'", cwd=tmp_path, env=rt.env())
     assert r.returncode == 1
     assert "2 / 4 job(s) failed" in r.stderr
     assert f"job 2 exited with code 1, log is in {tmp_path}/log/t.2.log" in r.stderr
     assert f"job 4 exited with code 1, log is in {tmp_path}/log/t.4.log" in r.stderr
     assert "job 1 " not in r.stderr and "job 3 " not in r.stderr
+    assert "    | reason 2\n" in r.stderr and "    | reason 4\n" in r.stderr  # the end of each failed log
     assert "# Ended (code 1)" in (tmp_path / "log/t.4.log").read_text()
 
 
