@@ -54,7 +54,21 @@ Options shared by all recipes (recipes/template.sh):
   --config FILE         source FILE (name=value lines) before the following options
 Stages: $(for f in "$stage_dir"/[0-9][0-9]_*.sh; do b=$(basename "$f" .sh); printf '%d=%s ' "$((10#${b%%_*}))" "${b#*_}"; done)"
 
-__recipe_args="$*"
+# The options that shape results (all but run control), recorded in each marker: a later run with other
+# knobs is told that a finished stage it skips was made with different options.
+__recipe_knobs() {
+  local a skip=false out=""
+  for a in "$@"; do
+    if $skip; then skip=false; continue; fi
+    case "$a" in
+      --stage|--stop-stage|--stop_stage|--force|--nj|--cmd) skip=true ;;
+      --stage=*|--stop-stage=*|--stop_stage=*|--force=*|--nj=*|--cmd=*) ;;
+      *) out+="${out:+ }$a" ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+__recipe_knobs_now=$(__recipe_knobs "$@")
 # shellcheck disable=SC1091
 . "$AUDIOCL_ROOT/recipes/utils/parse_options.sh" || exit 1
 if [ $# -gt 0 ]; then
@@ -84,6 +98,12 @@ run_stage() {
   local marker="$expdir/stages/$tag.done" logfile="$expdir/log/$tag.log"
   if [ -f "$marker" ] && [ "$force" != true ]; then
     log "stage $num ($name): done already ($marker); skipping (--force true re-runs it)"
+    local before
+    before=$(sed -n 's/^options: //p' "$marker")
+    if [ "$before" != "$__recipe_knobs_now" ]; then
+      log "WARNING: stage $num ($name) was done with options '$before', this run has '$__recipe_knobs_now';" \
+        "its results do not reflect the new options unless you add --force true"
+    fi
     return 0
   fi
   mkdir -p "$expdir/stages" "$expdir/log"
@@ -107,8 +127,8 @@ run_stage() {
     log "stage $num ($name): FAILED (exit $rc) after $((SECONDS - start_s)) s; see $logfile" >&2
     exit "$rc"
   fi
-  printf 'finished %s after %d s\ncommand: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$((SECONDS - start_s))" \
-    "$0 ${__recipe_args:-}" > "$marker.tmp"
+  printf 'finished %s after %d s\noptions: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$((SECONDS - start_s))" \
+    "$__recipe_knobs_now" > "$marker.tmp"
   mv -f "$marker.tmp" "$marker"
   log "stage $num ($name): done in $((SECONDS - start_s)) s"
 }

@@ -384,7 +384,7 @@ def run_slurm(jobs: JobArray, prog: str = "slurm.pl") -> int:
         print(f"{prog}: interrupted; the SLURM job may still be running (see {qdir})", file=sys.stderr)
         return 130
     submitted = any(status_path(qdir, name, j).exists() for j in jobs.job_ids)
-    if proc.returncode != 0 and not submitted and jobs.options.poll:
+    if proc.returncode != 0 and not submitted:  # rejected at submission (bad partition, quota, ...)
         raise RecipeError(f"{prog}: sbatch failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
                           f"\n  script: {script}")
     if jobs.options.poll:

@@ -142,3 +142,15 @@ def test_run_pl_killed_kills_its_jobs_and_logs_it(rt, tmp_path):
     time.sleep(3.5)  # longer than the jobs would have taken
     assert not list(tmp_path.glob("survived.*"))
     assert "# Ended (code 143)" in (tmp_path / "log/k.1.log").read_text()
+
+
+def test_slurm_pl_rejected_submission_is_one_clear_error(rt, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text("#!/bin/sh\necho 'sbatch: error: invalid partition specified: gpux' >&2\nexit 1\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    r = rt.run(["slurm.pl", "--partition", "gpux", "JOB=1:2", "log/x.JOB.log", "true"], cwd=tmp_path,
+               env=rt.env(extra_path=[bin_dir]))
+    assert r.returncode == 1
+    assert "sbatch failed (exit 1): sbatch: error: invalid partition specified: gpux" in r.stderr
+    assert "#SBATCH --partition=gpux" in (tmp_path / "log/q/x.sh").read_text()

@@ -112,3 +112,12 @@ def test_help_lists_recipe_and_shared_options_and_stages(toy):
     assert r.returncode == 0
     assert "(toy recipe)" in r.stdout and "--stop-stage N" in r.stdout
     assert "0=download 1=data 2=features 3=pretrain" in r.stdout
+
+
+def test_skipped_stage_done_with_other_options_is_flagged(toy, tmp_path):
+    assert toy("--stop-stage", "0", "--greeting", "a").returncode == 0
+    r = toy("--stop-stage", "0", "--greeting", "a", "--nj", "3")  # run control differs only: no warning
+    assert r.returncode == 0 and "WARNING" not in r.stdout
+    r = toy("--stop-stage", "0", "--greeting", "b")
+    assert r.returncode == 0 and _trace(tmp_path) == ["download"]
+    assert "WARNING: stage 0 (download) was done with options '--greeting a', this run has '--greeting b'" in r.stdout
