@@ -68,7 +68,7 @@ class Segment:
 
 
 def is_utterance_file(name: str) -> bool:
-    """Per-utterance files kept in ``DataDir.extra``: ``utt2*``, ``text*``-free ``*.scp`` other than wav/cmvn."""
+    """Per-utterance files kept in ``DataDir.extra``: ``utt2*`` and ``*.scp`` other than wav.scp and cmvn.scp."""
     if name in CORE_FILES or name in SPEAKER_FILES or name in RECORDING_FILES or name.startswith("."):
         return False
     return name.startswith("utt2") or (name.endswith(".scp") and name not in ("wav.scp", "cmvn.scp"))

@@ -59,7 +59,7 @@ class FixReport:
             lines.append(f"  dropped {len(self.dropped_recordings)} recording(s) without utterances: "
                          + ", ".join(self.dropped_recordings[:10]) + (" ..." if len(self.dropped_recordings) > 10 else ""))
         if self.rolled_back:
-            lines.append(f"  rolled back a previous fix-data run that was interrupted")
+            lines.append("  rolled back a previous fix-data run that was interrupted")
         if self.files_written:
             lines.append(f"  rewrote {', '.join(self.files_written)} (originals in {self.path / BACKUP_DIR})")
         else:

@@ -63,6 +63,10 @@ def read_keyed_file(
     kf = KeyedFile(name=path.name)
     raw = path.read_bytes()
     offset = 0
+    if raw.startswith(b"\xef\xbb\xbf"):  # a Windows editor's byte-order mark would glue itself to the first key
+        kf.problems.append(f"{kf.name} line 1: starts with a UTF-8 byte-order mark (BOM); fix-data removes it")
+        raw = raw[3:]
+        offset = 3
     prev_key: str | None = None
     order_reports = 0
     lines = raw.split(b"\n")

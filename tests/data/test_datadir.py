@@ -242,7 +242,10 @@ def test_crlf_and_empty_line(make_datadir):
     d = make_datadir()
     (d / "utt2style").write_bytes((d / "utt2style").read_bytes().replace(b"\n", b"\r\n"))
     write_lines(d / "text", _lines(d / "text")[:2] + [""] + _lines(d / "text")[2:])
+    (d / "utt2spk").write_bytes(b"\xef\xbb\xbf" + (d / "utt2spk").read_bytes())
     errs = _errors(d)
+    assert "utt2spk line 1: starts with a UTF-8 byte-order mark (BOM); fix-data removes it" in errs
+    assert not any("not in utt2spk" in e for e in errs)  # the BOM does not corrupt the first id
     assert any("utt2style line 1: Windows line ending" in e for e in errs)
     assert "text line 3: empty line" in errs
     fix_data_dir(d)
