@@ -58,3 +58,16 @@ def test_cli_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert "audiocl" in capsys.readouterr().out
+
+
+def test_atomic_write_uses_umask_permissions(tmp_path):
+    import os
+
+    from audiocl.utils.io import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
