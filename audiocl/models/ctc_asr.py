@@ -202,22 +202,57 @@ class TransformerContext(nn.Module):
         return [self.encoder(x, padding_mask)]
 
 
+class CPCFrontend(nn.Module):
+    """A CPC model's conv encoder (frozen when ``freeze``): ``(B, T) -> (B, T', encoder_dim)``."""
+
+    def __init__(self, cpc: nn.Module, freeze: bool = True):
+        super().__init__()
+        self.encoder = cpc.encoder
+        self.freeze = freeze
+        self.min_samples = int(cpc.min_samples)
+        if freeze:
+            for p in self.encoder.parameters():
+                p.requires_grad_(False)
+
+    def forward(self, wav: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        if wav.shape[1] < self.min_samples:
+            wav = F.pad(wav, (0, self.min_samples - wav.shape[1]))
+        pad = torch.arange(wav.shape[1], device=wav.device)[None, :] >= lengths[:, None]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+            z = self.encoder(wav.masked_fill(pad, 0.0)).transpose(1, 2)
+        return z, self.encoder.output_lengths(lengths).clamp(min=0, max=z.shape[1])
+
+
+class CPCContext(nn.Module):
+    """Adapter: CPC's autoregressive network (GRU / LSTM / causal transformer) as ``(x, mask) -> layers``."""
+
+    def __init__(self, cpc: nn.Module):
+        super().__init__()
+        self.context = cpc.context
+
+    def forward(self, x: Tensor, padding_mask: Tensor, all_layers: bool = False) -> list[Tensor]:
+        x = x.masked_fill(padding_mask.unsqueeze(-1), 0.0)
+        c = self.context(x)[0] if isinstance(self.context, (nn.GRU, nn.LSTM)) else self.context(x)
+        return [x, c] if all_layers else [c]
+
+
 class CtcAsrModel(nn.Module):
     """``forward(wav, lengths) -> (log_probs (B, T, V), frame_lengths (B,))``.
 
-    ``frontend(wav, lengths) -> (frames (B, T, C), frame_lengths)``; ``context(x, padding_mask,
+    ``frontend(wav, lengths) -> (frames (B, T, C_in), frame_lengths)``; ``context(x, padding_mask,
     all_layers) -> list of (B, T, C)`` (every layer with ``all_layers``, else just the last);
-    ``mask_emb`` is the learned time-mask vector (the upstream's, or a fresh one).
+    ``mask_emb`` (``C_in``) is the learned time-mask vector (the upstream's, or a fresh one).
     """
 
     def __init__(self, frontend: nn.Module, context: nn.Module, dim: int, vocab_size: int, cfg: CtcModelConfig,
-                 mask_emb: nn.Parameter | None = None):
+                 mask_emb: nn.Parameter | None = None, frontend_dim: int | None = None):
         super().__init__()
         self.cfg = cfg
         self.frontend = frontend
         self.context = context
         self.dim = dim
-        self.mask_emb = mask_emb if mask_emb is not None else nn.Parameter(torch.empty(dim).uniform_())
+        in_dim = frontend_dim or dim
+        self.mask_emb = mask_emb if mask_emb is not None else nn.Parameter(torch.empty(in_dim).uniform_())
         self.final_dropout = nn.Dropout(cfg.final_dropout)
         self.head = nn.Linear(dim, vocab_size)
         nn.init.xavier_uniform_(self.head.weight)  # fairseq Wav2VecCtc: Linear with xavier_uniform
@@ -294,7 +329,18 @@ def build_ctc_model(upstream_name: str, upstream: nn.Module, vocab_size: int, cf
         else:
             frontend = FbankFrontend(dim, cfg.fbank_num_mel_bins, cfg.fbank_stack, float(w2v.cfg.dropout_input))
         return CtcAsrModel(frontend, context, dim, vocab_size, cfg, mask_emb=w2v.mask_emb)
-    raise ConfigError(f"CTC fine-tuning supports upstream models: wav2vec2; got {upstream_name!r}")
+    if upstream_name == "cpc":
+        c = upstream.cfg
+        enc_dim, ctx_dim = int(c.encoder_dim), int(c.context_dim)
+        if cfg.frontend == "pretrained":
+            frontend = CPCFrontend(upstream, freeze=cfg.freeze_feature_encoder)
+        else:
+            hop = 1
+            for s_ in c.encoder_strides:
+                hop *= int(s_)
+            frontend = FbankFrontend(enc_dim, cfg.fbank_num_mel_bins, max(1, hop // 160), 0.0)
+        return CtcAsrModel(frontend, CPCContext(upstream), ctx_dim, vocab_size, cfg, frontend_dim=enc_dim)
+    raise ConfigError(f"CTC fine-tuning supports upstream models wav2vec2 and cpc; got {upstream_name!r}")
 
 
 def check_frontend_kind(kind: str) -> None:

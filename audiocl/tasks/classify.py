@@ -114,9 +114,9 @@ def build_upstream(cfg: ClassifyUpstreamConfig) -> tuple[nn.Module, str, Any]:
         raise ConfigError(f"upstream.kind must be pretrained, random or fbank, got {cfg.kind!r}")
     from audiocl.tasks.finetune_ctc import UpstreamConfig, load_upstream
 
-    model, mcfg = load_upstream(UpstreamConfig(model=cfg.model, path=cfg.path, preset=cfg.preset,
-                                               init="pretrained" if cfg.kind == "pretrained" else "random"))
-    return model, cfg.model, mcfg
+    model, mcfg, name = load_upstream(UpstreamConfig(model=cfg.model, path=cfg.path, preset=cfg.preset,
+                                                     init="pretrained" if cfg.kind == "pretrained" else "random"))
+    return model, name, mcfg
 
 
 @torch.no_grad()
@@ -300,6 +300,7 @@ def run_classify(cfg: ClassifyConfig, exp_dir: str | Path) -> dict[str, Any]:
         collate: Any = AudioLabelCollate(label_ids)
         head = ClassifierHead(num_layers, dim, len(label_names), cfg.head)
         classifier = UtteranceClassifier(upstream, head, freeze_upstream=False)
+        classifier.train()
     else:
         feats = extract_all(upstream, cfg.data.train, cfg.data.sample_rate, max_seconds=cfg.data.max_seconds)
         ds = CachedLayerDataset(feats, label_ids)

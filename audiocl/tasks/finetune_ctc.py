@@ -152,9 +152,11 @@ def upstream_config_from_dict(name: str, d: dict) -> Any:
     return resolve_config(cfg_cls, base=OmegaConf.to_object(merged))
 
 
-def load_upstream(cfg: UpstreamConfig) -> tuple[nn.Module, Any]:
-    """``(pretraining model, its config dataclass)`` per ``cfg`` (see :class:`UpstreamConfig`)."""
-    cfg_cls, model_cls = _model_classes(cfg.model)
+def load_upstream(cfg: UpstreamConfig) -> tuple[nn.Module, Any, str]:
+    """``(pretraining model, its model config, model name)`` per ``cfg`` (see :class:`UpstreamConfig`).
+
+    A release or checkpoint knows its own kind (``ssl_type``); it wins over ``cfg.model``.
+    """
     if cfg.init not in ("pretrained", "random"):
         raise ConfigError(f"upstream.init must be 'pretrained' or 'random', got {cfg.init!r}")
     if cfg.path:
@@ -162,20 +164,29 @@ def load_upstream(cfg: UpstreamConfig) -> tuple[nn.Module, Any]:
             raise ConfigError(f"upstream.path {cfg.path} does not exist")
         from audiocl.hub.release import load_release
 
-        model, mcfg = load_release(cfg.path)
-        mcfg = getattr(model, "cfg", mcfg)
-        if not isinstance(mcfg, cfg_cls):
-            raise ConfigError(f"{cfg.path} holds a {type(mcfg).__name__}, not a {cfg.model} model "
-                              f"(set upstream.model to match)")
+        model, pcfg = load_release(cfg.path)
+        name = str(getattr(pcfg, "ssl_type", cfg.model))
+        if name != cfg.model:
+            log.info("upstream %s is a %s model (upstream.model=%s ignored)", cfg.path, name, cfg.model)
+        mcfg = getattr(model, "cfg", getattr(pcfg, "model", None))
         if cfg.init == "random":
+            _, model_cls = _model_classes(name)
             model = model_cls(mcfg)
-        return model, mcfg
+        return model, mcfg, name
     if cfg.init == "pretrained":
         raise ConfigError("upstream.path is empty: give a pretrained model, or set upstream.init=random "
                           "(the from-scratch baseline)")
+    cfg_cls, model_cls = _model_classes(cfg.model)
     preset = getattr(cfg_cls, "preset", None)
-    mcfg = preset(cfg.preset) if preset is not None else cfg_cls()
-    return model_cls(mcfg), mcfg
+    if cfg.preset and Path(cfg.preset).is_file():  # a pretraining YAML preset (configs/pretrain/tiny.yaml)
+        from audiocl.tasks.pretrain_config import resolve_pretrain_config
+
+        mcfg = resolve_pretrain_config([cfg.preset], ssl_type=cfg.model).model
+    elif preset is not None and cfg.preset:
+        mcfg = preset(cfg.preset)
+    else:
+        mcfg = cfg_cls()
+    return model_cls(mcfg), mcfg, cfg.model
 
 
 # --------------------------------------------------------------------------- data
@@ -332,8 +343,10 @@ def run_finetune_ctc(cfg: FinetuneCtcConfig, exp_dir: str | Path) -> dict[str, A
         tokenizer.save(tok_dir)
     targets, empty = transcripts_to_targets(data.text, tokenizer, cfg.data.train)
     torch.manual_seed(cfg.trainer.seed)
-    upstream, up_cfg = load_upstream(cfg.upstream)
-    model = build_ctc_model(cfg.upstream.model, upstream, len(tokenizer), cfg.model)
+    upstream, up_cfg, up_name = load_upstream(cfg.upstream)
+    cfg.upstream.model = up_name
+    model = build_ctc_model(up_name, upstream, len(tokenizer), cfg.model)
+    model.train()  # a loaded release comes in eval mode; fine-tuning needs dropout, LayerDrop and masks
     log.info("CTC model parameters: %s", model.parameter_counts())
 
     ds = AudioDataset.from_data_dir(cfg.data.train, sample_rate=cfg.data.sample_rate,
