@@ -1,0 +1,186 @@
+"""TS2Vec's hierarchical contrastive loss, built on the shared objective contract.
+
+Source: "TS2Vec: Towards Universal Representation of Time Series" (Yue et al., AAAI 2022), Sec. 3.3:
+two overlapping crops of a series give per-timestep representations ``z1, z2`` ``(B, T, D)`` of the
+overlap. At every level of a max-pool (kernel 2) hierarchy the loss adds
+
+- *instance* contrast: at each timestep, the other view of the same series is the positive, the
+  other ``2B-2`` series' representations at that timestep are negatives;
+- *temporal* contrast: within each series, the same timestep in the other view is the positive,
+  the other ``2T-2`` timesteps of both views are negatives;
+
+weighted ``alpha`` / ``1 - alpha`` (paper: 0.5), and averages over the levels; at the top level
+(length 1) only the instance term remains. The paper scores pairs by the dot product and uses
+plain softmax cross-entropy, i.e. ``infonce`` with temperature 1, which is our default. Any objective
+from :mod:`audiocl.losses` can be passed instead (``objective=audiocl.losses.get("dcl")``): each
+term is expressed as ``objective(sim (N, M), pos, valid)`` with anchors as rows, so the contract's
+``valid`` mask removes the anchor itself and padded / missing timesteps.
+
+Besides the scalar loss it returns one loss per series ``(B,)``, the per-sample input that
+:mod:`audiocl.losses.dbpm` (bad-pair mining) needs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from audiocl.losses.base import ContrastiveObjective, LossOutput, get
+
+
+def _similarity(a: Tensor, b: Tensor, kind: str) -> Tensor:
+    if kind == "cosine":
+        a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    elif kind != "dot":
+        raise ValueError(f"similarity must be 'dot' or 'cosine', got {kind!r}")
+    return a @ b.transpose(-1, -2)
+
+
+def _pair_inputs(z: Tensor, valid: Tensor, half: int, similarity: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows of ``z`` ``(G, 2H, D)``: anchor ``k`` has positive ``(k + H) mod 2H``; self excluded.
+
+    Returns ``sim, pos, valid`` flattened to ``(G * 2H, 2H)`` for the objective contract.
+    """
+    g, n, _ = z.shape
+    sim = _similarity(z, z, similarity)
+    idx = torch.arange(n, device=z.device)
+    pos = torch.zeros(n, n, dtype=torch.bool, device=z.device)
+    pos[idx, (idx + half) % n] = True
+    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    ok = valid.unsqueeze(2) & valid.unsqueeze(1) & ~eye
+    return sim.reshape(g * n, n), pos.expand(g, n, n).reshape(g * n, n), ok.reshape(g * n, n)
+
+
+def _run_objective(objective: ContrastiveObjective, sim: Tensor, pos: Tensor, ok: Tensor, with_logs: bool) -> tuple[Tensor, dict]:
+    """Per-anchor losses (0 for anchors without a valid positive) without the contract's ranking logs.
+
+    The logs (``acc``, mean pos/neg similarity) index the full ``(N, M)`` matrix with bool masks,
+    which costs as much as the loss itself on ``(B*2T, 2T)`` temporal matrices; we only ask for
+    them on the first hierarchy level when ``with_logs`` is set.
+    """
+    if with_logs:
+        out = objective(sim, pos, ok)
+        return out.per_sample, out.logs
+    per = objective.per_anchor(sim, pos, ok)
+    has = (pos & ok).any(1)
+    return torch.where(has, per, torch.zeros_like(per)), {}
+
+
+def _masked_mean(x: Tensor, w: Tensor, dim: int) -> Tensor:
+    w = w.to(x.dtype)
+    return (x * w).sum(dim) / w.sum(dim).clamp(min=1)
+
+
+def instance_contrast(z1: Tensor, z2: Tensor, v1: Tensor, v2: Tensor, objective: ContrastiveObjective,
+                      similarity: str = "dot", with_logs: bool = False) -> tuple[Tensor, dict]:
+    """Per-series instance-contrast loss ``(B,)``: views of one series at one timestep are positives."""
+    b, t, _ = z1.shape
+    z = torch.cat([z1, z2], dim=0).transpose(0, 1)  # (T, 2B, D)
+    v = torch.cat([v1, v2], dim=0).transpose(0, 1)  # (T, 2B)
+    sim, pos, ok = _pair_inputs(z, v, b, similarity)
+    per_flat, logs = _run_objective(objective, sim, pos, ok, with_logs)
+    per = per_flat.reshape(t, 2 * b)
+    has = (pos & ok).any(1).reshape(t, 2 * b)
+    per_view = _masked_mean(per, has, dim=0)  # (2B,)
+    has_view = has.any(0).to(per.dtype)
+    return (per_view[:b] * has_view[:b] + per_view[b:] * has_view[b:]) / (has_view[:b] + has_view[b:]).clamp(min=1), logs
+
+
+def temporal_contrast(z1: Tensor, z2: Tensor, v1: Tensor, v2: Tensor, objective: ContrastiveObjective,
+                      similarity: str = "dot", with_logs: bool = False) -> tuple[Tensor, dict]:
+    """Per-series temporal-contrast loss ``(B,)``: the same timestep in the two views is the positive."""
+    b, t, _ = z1.shape
+    z = torch.cat([z1, z2], dim=1)  # (B, 2T, D)
+    v = torch.cat([v1, v2], dim=1)
+    sim, pos, ok = _pair_inputs(z, v, t, similarity)
+    per_flat, logs = _run_objective(objective, sim, pos, ok, with_logs)
+    per = per_flat.reshape(b, 2 * t)
+    has = (pos & ok).any(1).reshape(b, 2 * t)
+    return _masked_mean(per, has, dim=1), logs
+
+
+def _pool(z: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """Max-pool kernel 2 over time; a pooled step is valid if any of its inputs is."""
+    zz = z.masked_fill(~v.unsqueeze(-1), float("-inf")).transpose(1, 2)
+    zz = F.max_pool1d(zz, kernel_size=2).transpose(1, 2)
+    vv = F.max_pool1d(v.float().unsqueeze(1), kernel_size=2).squeeze(1) > 0
+    return torch.nan_to_num(zz, neginf=0.0).masked_fill(~vv.unsqueeze(-1), 0.0), vv
+
+
+def hierarchical_contrastive_loss(
+    z1: Tensor,
+    z2: Tensor,
+    valid1: Tensor | None = None,
+    valid2: Tensor | None = None,
+    *,
+    objective: ContrastiveObjective | None = None,
+    alpha: float = 0.5,
+    temporal_unit: int = 0,
+    similarity: str = "dot",
+    with_logs: bool = False,
+) -> LossOutput:
+    """TS2Vec's loss over the max-pool hierarchy (defaults: the paper's ``alpha=0.5``, unit 0).
+
+    ``valid1/2`` ``(B, T)`` bool, ``True`` = a real (not padded / missing) step. ``objective``
+    defaults to ``infonce`` with temperature 1 on dot products, exactly the paper's loss.
+    """
+    if z1.shape != z2.shape:
+        raise ValueError(f"views must have equal shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    if objective is None:
+        objective = get("infonce", temperature=1.0)
+    b, t, _ = z1.shape
+    v1 = torch.ones(b, t, dtype=torch.bool, device=z1.device) if valid1 is None else valid1
+    v2 = torch.ones(b, t, dtype=torch.bool, device=z1.device) if valid2 is None else valid2
+    per = z1.new_zeros(b)
+    levels = 0
+    logs: dict[str, float] = {}
+    while z1.shape[1] > 1:
+        if alpha != 0:
+            inst, lg = instance_contrast(z1, z2, v1, v2, objective, similarity, with_logs and levels == 0)
+            per = per + alpha * inst
+            if lg:
+                logs["instance_acc"] = lg.get("acc", float("nan"))
+        if levels >= temporal_unit and alpha != 1:
+            temp, lg = temporal_contrast(z1, z2, v1, v2, objective, similarity, with_logs and levels == 0)
+            per = per + (1 - alpha) * temp
+            if lg:
+                logs["temporal_acc"] = lg.get("acc", float("nan"))
+        levels += 1
+        z1, v1 = _pool(z1, v1)
+        z2, v2 = _pool(z2, v2)
+    if z1.shape[1] == 1:
+        if alpha != 0:
+            inst, _ = instance_contrast(z1, z2, v1, v2, objective, similarity)
+            per = per + alpha * inst
+        levels += 1
+    per = per / max(levels, 1)
+    logs["levels"] = float(levels)
+    return LossOutput(loss=per.mean(), per_sample=per, logs=logs)
+
+
+def nt_xent_inputs(h1: Tensor, h2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """SimCLR's NT-Xent as contract inputs: ``2B`` anchors, cosine similarity, self excluded.
+
+    Source: "A Simple Framework for Contrastive Learning of Visual Representations" (Chen et al.,
+    2020): each of the ``2B`` views has the other view of its sample as positive. Pair with
+    ``infonce`` (temperature 0.5 in the paper's CIFAR setting; we default to 0.2 for time series as
+    TS-TCC's contextual contrasting does) to get NT-Xent.
+    """
+    b = h1.shape[0]
+    z = F.normalize(torch.cat([h1, h2], 0), dim=-1).unsqueeze(0)
+    sim, pos, ok = _pair_inputs(z, torch.ones(1, 2 * b, dtype=torch.bool, device=h1.device), b, "dot")
+    return sim, pos, ok
+
+
+def nt_xent_loss(h1: Tensor, h2: Tensor, objective: ContrastiveObjective | None = None) -> LossOutput:
+    """NT-Xent with per-sample losses ``(B,)`` (mean of the two views' anchor losses)."""
+    if objective is None:
+        objective = get("infonce", temperature=0.2)
+    b = h1.shape[0]
+    out = objective(*nt_xent_inputs(h1, h2))
+    per = 0.5 * (out.per_sample[:b] + out.per_sample[b:])
+    return LossOutput(loss=per.mean(), per_sample=per, logs=out.logs)
+
+
+__all__ = ["hierarchical_contrastive_loss", "instance_contrast", "temporal_contrast", "nt_xent_inputs", "nt_xent_loss"]

@@ -1,0 +1,282 @@
+"""Time-series contrastive model: numpy in, numpy out (``fit`` / ``encode`` / ``save`` / ``load``).
+
+Two objectives:
+
+- ``ts2vec`` — TS2Vec's hierarchical instance + temporal contrast on random overlapping crops with
+  timestamp masking ("TS2Vec: Towards Universal Representation of Time Series", Yue et al., AAAI
+  2022). Paper/code defaults: repr 320, hidden 64, depth 10, batch 8, lr 1e-3 (AdamW),
+  200 iterations for sets with <= 100 000 values (N * T * C), else 600; max train length 3000.
+- ``simclr`` — NT-Xent on max-pooled embeddings of two augmented views (jitter, scaling,
+  permutation, timestamp masking) through a 2-layer projection head ("A Simple Framework for
+  Contrastive Learning of Visual Representations", Chen et al., 2020).
+
+The per-pair objective is any name from :mod:`audiocl.losses` (``loss``, ``loss_kwargs``), and
+``dbpm=True`` wraps the per-sample losses in Dynamic Bad Pair Mining (:mod:`audiocl.losses.dbpm`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from audiocl.errors import ConfigError, TimeSeriesInputError
+from audiocl.losses import get as get_objective
+from audiocl.losses.dbpm import DBPMConfig, DynamicBadPairMining
+from audiocl.losses.ts_hierarchical import hierarchical_contrastive_loss, nt_xent_loss
+from audiocl.nn.ts_encoders import TSEncoderConfig, build_ts_encoder, masked_max_pool
+from audiocl.ts.augment import OverlapCrop, SimCLRAugment, timestamp_mask
+
+
+@dataclass
+class TSContrastiveConfig:
+    """Every default of the time-series contrastive model (see module docstring for sources)."""
+
+    encoder: TSEncoderConfig = field(default_factory=TSEncoderConfig)
+    method: str = "ts2vec"
+    """``ts2vec`` or ``simclr``."""
+    loss: str = "infonce"
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Empty = the method's default: temperature 1.0 for ts2vec (paper: plain softmax on dot
+    products), 0.2 for simclr."""
+    similarity: str = "dot"
+    """ts2vec pair score: ``dot`` (paper) or ``cosine``."""
+    alpha: float = 0.5
+    temporal_unit: int = 0
+    mask_prob: float = 0.5
+    batch_size: int = 8
+    lr: float = 1e-3
+    iters: int = 0
+    """0 = TS2Vec's rule: 200 if N * T * C <= 100 000 else 600."""
+    max_train_length: int = 3000
+    proj_dim: int = 128
+    """SimCLR projection-head output size."""
+    dbpm: bool = False
+    dbpm_cfg: DBPMConfig = field(default_factory=DBPMConfig)
+    seed: int = 0
+    num_threads: int = 0
+    """>0: call ``torch.set_num_threads`` in ``fit``/``encode`` (0 = leave torch's setting alone)."""
+
+
+def default_iters(X: np.ndarray) -> int:
+    """TS2Vec's iteration rule (``train.py``): 200 for data with <= 100 000 values, else 600."""
+    return 200 if X.size <= 100_000 else 600
+
+
+def _missing_steps(x: Tensor) -> Tensor:
+    return torch.isnan(x).all(dim=-1)
+
+
+class TSContrastiveModel(nn.Module):
+    """Encoder (+ SimCLR head) and the training loop; see module docstring."""
+
+    def __init__(self, cfg: TSContrastiveConfig, in_channels: int):
+        super().__init__()
+        if cfg.method not in ("ts2vec", "simclr"):
+            raise ConfigError(f"method must be 'ts2vec' or 'simclr', got {cfg.method!r}")
+        self.cfg = cfg
+        self.in_channels = in_channels
+        self.encoder = build_ts_encoder(cfg.encoder, in_channels)
+        d = cfg.encoder.repr_dim
+        self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, cfg.proj_dim)) if cfg.method == "simclr" else None
+        kw = dict(cfg.loss_kwargs) or ({"temperature": 1.0} if cfg.method == "ts2vec" else {"temperature": 0.2})
+        if cfg.loss != "infonce" and not cfg.loss_kwargs:
+            kw = {}
+        self.objective = get_objective(cfg.loss, **kw)
+        self.history: list[dict[str, float]] = []
+        self.dbpm: DynamicBadPairMining | None = None
+        self.train_seconds = 0.0
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _check_channels(self, X: np.ndarray, what: str) -> None:
+        if X.ndim != 3:
+            raise TimeSeriesInputError(f"{what}: expected (N, T, C), got shape {X.shape}")
+        if X.shape[2] != self.in_channels:
+            raise TimeSeriesInputError(
+                f"{what}: has {X.shape[2]} channels but the model was built/fitted with {self.in_channels}"
+            )
+
+    def _loss_step(self, xb: Tensor, ids: Tensor, rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, Tensor, dict]:
+        cfg = self.cfg
+        if cfg.method == "ts2vec":
+            v1, v2, crop_l = OverlapCrop(cfg.temporal_unit)(xb, rng)
+            pad1, pad2 = _missing_steps(v1), _missing_steps(v2)
+            m1 = timestamp_mask(pad1.shape, cfg.mask_prob, gen)
+            m2 = timestamp_mask(pad2.shape, cfg.mask_prob, gen)
+            z1 = self.encoder(v1, pad1, m1)[:, -crop_l:]
+            z2 = self.encoder(v2, pad2, m2)[:, :crop_l]
+            out = hierarchical_contrastive_loss(
+                z1, z2, ~pad1[:, -crop_l:], ~pad2[:, :crop_l], objective=self.objective,
+                alpha=cfg.alpha, temporal_unit=cfg.temporal_unit, similarity=cfg.similarity,
+            )
+        else:
+            lengths = torch.as_tensor(_lengths_t(xb))
+            aug = SimCLRAugment()
+            views = []
+            for _ in range(2):
+                v = aug(xb, lengths, gen)
+                pad = _missing_steps(v)
+                z = self.encoder(v, pad, timestamp_mask(pad.shape, cfg.mask_prob * 0.2, gen))
+                views.append(self.head(masked_max_pool(z, pad)))
+            out = nt_xent_loss(views[0], views[1], self.objective)
+        if self.dbpm is not None:
+            loss = self.dbpm(out.per_sample, ids)
+        else:
+            loss = out.loss
+        return loss, out.per_sample, out.logs
+
+    # -- public API ----------------------------------------------------------------------------
+    def fit(
+        self,
+        X: np.ndarray,
+        *,
+        iters: int | None = None,
+        verbose: bool = False,
+        on_epoch_end: Callable[["TSContrastiveModel", int], None] | None = None,
+    ) -> "TSContrastiveModel":
+        """Unsupervised training on ``X (N, T, C)`` (NaN = missing / padding). Returns ``self``."""
+        cfg = self.cfg
+        self._check_channels(X, "fit")
+        if cfg.num_threads > 0:
+            torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        n_iters = iters or cfg.iters or default_iters(X)
+        n = X.shape[0]
+        bs = min(cfg.batch_size, n)
+        if n < 1:
+            raise TimeSeriesInputError("fit: no series")
+        # one series: only the temporal term of ts2vec can learn (no negatives across series), and
+        # there is no population to mine bad pairs from, so DBPM is off
+        self.dbpm = DynamicBadPairMining(n, copy.deepcopy(cfg.dbpm_cfg)) if (cfg.dbpm and n >= 2) else None
+        lengths_all = _lengths_np(X)
+        opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr)
+        self.train()
+        t0 = time.perf_counter()
+        it, epoch = 0, 0
+        while it < n_iters:
+            order = rng.permutation(n)
+            ep_loss, ep_batches = 0.0, 0
+            for s in range(0, n - bs + 1, bs):  # drop the incomplete last batch, as TS2Vec does
+                idx = order[s: s + bs]
+                tmax = int(lengths_all[idx].max())
+                xb = X[idx, :tmax]
+                if tmax > cfg.max_train_length:
+                    st = int(rng.integers(0, tmax - cfg.max_train_length + 1))
+                    xb = xb[:, st: st + cfg.max_train_length]
+                xb_t = torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))
+                ids = torch.from_numpy(idx.astype(np.int64))
+                loss, _, logs = self._loss_step(xb_t, ids, rng, gen)
+                if not torch.isfinite(loss):
+                    raise TimeSeriesInputError(f"fit: non-finite loss at iteration {it}; check the input for extreme values")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                ep_loss += float(loss.detach())
+                ep_batches += 1
+                it += 1
+                if it >= n_iters:
+                    break
+            if self.dbpm is not None:
+                self.dbpm.end_epoch()
+            rec = {"epoch": epoch, "iters": it, "loss": ep_loss / max(ep_batches, 1)}
+            self.history.append(rec)
+            if verbose:
+                print(f"epoch {epoch} iters {it} loss {rec['loss']:.4f}", flush=True)
+            if on_epoch_end is not None:
+                on_epoch_end(self, epoch)
+            epoch += 1
+        self.train_seconds = time.perf_counter() - t0
+        self.eval()
+        return self
+
+    @torch.no_grad()
+    def encode_steps(self, X: np.ndarray, batch_size: int = 64) -> list[np.ndarray]:
+        """Per-timestep representations, one ``(T_i, D)`` array per series."""
+        self._check_channels(X, "encode")
+        self.eval()
+        lengths = _lengths_np(X)
+        out = []
+        for s in range(0, X.shape[0], batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(X[s: s + batch_size, : max(int(lengths[s: s + batch_size].max()), 1)], dtype=np.float32))
+            z = self.encoder(xb, _missing_steps(xb))
+            out += [z[i, : int(lengths[s + i])].numpy() for i in range(z.shape[0])]
+        return out
+
+    @torch.no_grad()
+    def encode(self, X: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Fixed-size embeddings ``(N, D)``: max-pool over each whole series (TS2Vec's 'full_series')."""
+        self._check_channels(X, "encode")
+        if self.cfg.num_threads > 0:
+            torch.set_num_threads(self.cfg.num_threads)
+        self.eval()
+        lengths = _lengths_np(X)
+        outs = []
+        for s in range(0, X.shape[0], batch_size):
+            tmax = max(int(lengths[s: s + batch_size].max()), 1)
+            xb = torch.from_numpy(np.ascontiguousarray(X[s: s + batch_size, :tmax], dtype=np.float32))
+            # steps after a series' end are padding; NaN inside a series stays "missing" (context fills it)
+            steps = torch.arange(tmax)[None, :]
+            endpad = steps >= torch.as_tensor(lengths[s: s + batch_size])[:, None]
+            z = self.encoder(xb, endpad)
+            outs.append(masked_max_pool(z, endpad).numpy())
+        return np.concatenate(outs, 0) if outs else np.zeros((0, self.cfg.encoder.repr_dim), np.float32)
+
+    # -- persistence (safetensors + YAML, no pickle) -------------------------------------------
+    def save(self, directory: str | Path, extra: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        from audiocl.config import save_config
+        from audiocl.utils.io import atomic_path, atomic_write_text
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        # DBPM's memory is training state, not part of the released model
+        state = {k: v.detach().contiguous().clone() for k, v in self.state_dict().items() if not k.startswith("dbpm.")}
+        with atomic_path(d / "model.safetensors") as tmp:
+            save_file(state, str(tmp))
+        save_config(self.cfg, d / "config.yaml")
+        meta = {"in_channels": self.in_channels, "train_seconds": self.train_seconds, "history": self.history}
+        meta.update(extra or {})
+        atomic_write_text(d / "meta.json", json.dumps(meta, indent=1))
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> tuple["TSContrastiveModel", dict]:
+        from safetensors.torch import load_file
+
+        from audiocl.config import load_config
+
+        d = Path(directory)
+        for f in ("model.safetensors", "config.yaml", "meta.json"):
+            if not (d / f).is_file():
+                raise ConfigError(f"{d}: missing {f}; not a saved time-series model")
+        cfg = load_config(TSContrastiveConfig, d / "config.yaml")
+        meta = json.loads((d / "meta.json").read_text())
+        model = cls(cfg, int(meta["in_channels"]))
+        model.load_state_dict(load_file(str(d / "model.safetensors")))
+        model.history = meta.get("history", [])
+        model.train_seconds = float(meta.get("train_seconds", 0.0))
+        model.eval()
+        return model, meta
+
+
+def _lengths_np(X: np.ndarray) -> np.ndarray:
+    from audiocl.ts.data import series_lengths
+
+    return np.maximum(series_lengths(X), 1)
+
+
+def _lengths_t(x: Tensor) -> np.ndarray:
+    return _lengths_np(x.numpy())
+
+
+__all__ = ["TSContrastiveConfig", "TSContrastiveModel", "default_iters"]

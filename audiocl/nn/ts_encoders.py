@@ -1,0 +1,227 @@
+"""Time-series encoders with per-timestep outputs: ``(B, T, C_in) -> (B, T, D)``.
+
+All three encoders share one calling convention so the contrastive models can swap them by name::
+
+    z = encoder(x, padding_mask=None, timestamp_mask=None)
+
+- ``x`` ``(B, T, C_in)`` float; may contain NaN (missing values). A timestep where *any* channel is
+  NaN is treated as missing: its input is zeroed after the input projection (TS2Vec's handling), and
+  NaN never reaches a weight.
+- ``padding_mask`` ``(B, T)`` bool, ``True`` = padded (variable-length batches). Padded steps are
+  zeroed at the input and at the output, so pooling helpers can ignore them.
+- ``timestamp_mask`` ``(B, T)`` bool, ``True`` = hide this step (TS2Vec's timestamp masking
+  augmentation, applied to the projected input during training only).
+
+Encoders:
+
+- :class:`DilatedConvEncoder` — TS2Vec's encoder ("TS2Vec: Towards Universal Representation of
+  Time Series", Yue et al., AAAI 2022): linear input projection, ``depth`` residual blocks of two
+  dilated (2**i) kernel-3 convolutions with GELU, a final block to ``repr_dim``, dropout 0.1 on the
+  output. Paper defaults: hidden 64, depth 10, repr 320.
+- :class:`ResNet1DEncoder` — the ResNet baseline of "Time Series Classification from Scratch with
+  Deep Neural Networks" (Wang et al., 2017): three residual blocks of kernels 8/5/3, here with
+  'same' padding so the output keeps one vector per timestep.
+- :class:`TransformerTSEncoder` — a small pre-norm transformer with sinusoidal positions and a key
+  padding mask, for users who want attention over long context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from audiocl.errors import ConfigError
+
+
+def missing_mask(x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+    """``(B, T)`` bool, ``True`` where a step is missing (any NaN channel) or padded."""
+    miss = torch.isnan(x).any(dim=-1)
+    if padding_mask is not None:
+        miss = miss | padding_mask
+    return miss
+
+
+class _MaskedInput(nn.Module):
+    """Linear input projection that zeroes missing / padded / timestamp-masked steps."""
+
+    def __init__(self, in_channels: int, hidden: int):
+        super().__init__()
+        self.in_channels = in_channels
+        self.proj = nn.Linear(in_channels, hidden)
+
+    def forward(self, x: Tensor, padding_mask: Tensor | None, timestamp_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        if x.dim() != 3 or x.shape[-1] != self.in_channels:
+            raise ValueError(f"expected input (B, T, {self.in_channels}), got {tuple(x.shape)}")
+        miss = missing_mask(x, padding_mask)
+        h = self.proj(torch.nan_to_num(x, nan=0.0))
+        hide = miss if timestamp_mask is None else (miss | timestamp_mask)
+        h = h.masked_fill(hide.unsqueeze(-1), 0.0)
+        pad = padding_mask if padding_mask is not None else torch.zeros_like(miss)
+        return h, pad
+
+
+class _DilatedBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, dilation: int, final: bool):
+        super().__init__()
+        self.conv1 = nn.Conv1d(cin, cout, 3, padding=dilation, dilation=dilation)
+        self.conv2 = nn.Conv1d(cout, cout, 3, padding=dilation, dilation=dilation)
+        self.skip = nn.Conv1d(cin, cout, 1) if (cin != cout or final) else None
+
+    def forward(self, h: Tensor) -> Tensor:  # (B, C, T)
+        res = h if self.skip is None else self.skip(h)
+        h = self.conv1(F.gelu(h))
+        h = self.conv2(F.gelu(h))
+        return h + res
+
+
+class DilatedConvEncoder(nn.Module):
+    """TS2Vec's dilated residual CNN (see module docstring for the source of the defaults)."""
+
+    def __init__(self, in_channels: int, hidden: int = 64, repr_dim: int = 320, depth: int = 10, dropout: float = 0.1):
+        super().__init__()
+        self.input = _MaskedInput(in_channels, hidden)
+        chans = [hidden] * depth + [repr_dim]
+        blocks = []
+        cin = hidden
+        for i, cout in enumerate(chans):
+            blocks.append(_DilatedBlock(cin, cout, dilation=2**i, final=(i == len(chans) - 1)))
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(dropout)
+        self.repr_dim = repr_dim
+
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None, timestamp_mask: Tensor | None = None) -> Tensor:
+        h, pad = self.input(x, padding_mask, timestamp_mask)
+        z = self.blocks(h.transpose(1, 2)).transpose(1, 2)
+        z = self.dropout(z)
+        return z.masked_fill(pad.unsqueeze(-1), 0.0)
+
+
+class _ResBlock1D(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        layers = []
+        c = cin
+        for k in (8, 5, 3):
+            # 'same' padding for even kernels: pad left k//2, right (k-1)//2
+            layers += [nn.ConstantPad1d((k // 2, (k - 1) // 2), 0.0), nn.Conv1d(c, cout, k), nn.BatchNorm1d(cout)]
+            layers.append(nn.ReLU())
+            c = cout
+        layers.pop()  # no ReLU before the residual sum
+        self.body = nn.Sequential(*layers)
+        self.skip = nn.Sequential(nn.Conv1d(cin, cout, 1), nn.BatchNorm1d(cout))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return F.relu(self.body(h) + self.skip(h))
+
+
+class ResNet1DEncoder(nn.Module):
+    """ResNet-1D of Wang et al. (2017): blocks of 64, 128, 128 channels; per-timestep output."""
+
+    def __init__(self, in_channels: int, hidden: int = 64, repr_dim: int = 320, channels: tuple[int, ...] = (64, 128, 128)):
+        super().__init__()
+        self.input = _MaskedInput(in_channels, hidden)
+        blocks, c = [], hidden
+        for cout in channels:
+            blocks.append(_ResBlock1D(c, cout))
+            c = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.out = nn.Linear(c, repr_dim)
+        self.repr_dim = repr_dim
+
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None, timestamp_mask: Tensor | None = None) -> Tensor:
+        h, pad = self.input(x, padding_mask, timestamp_mask)
+        z = self.out(self.blocks(h.transpose(1, 2)).transpose(1, 2))
+        return z.masked_fill(pad.unsqueeze(-1), 0.0)
+
+
+def sinusoidal_positions(length: int, dim: int, device=None) -> Tensor:
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    i = torch.arange(0, dim, 2, device=device, dtype=torch.float32)
+    angle = pos / (10000 ** (i / dim))
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
+    return pe
+
+
+class TransformerTSEncoder(nn.Module):
+    """Small pre-norm transformer encoder; padded steps are excluded from attention."""
+
+    def __init__(self, in_channels: int, hidden: int = 64, repr_dim: int = 320, depth: int = 3, heads: int = 4, dropout: float = 0.1):
+        super().__init__()
+        self.input = _MaskedInput(in_channels, hidden)
+        layer = nn.TransformerEncoderLayer(hidden, heads, 4 * hidden, dropout, batch_first=True, norm_first=True, activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(hidden)
+        self.out = nn.Linear(hidden, repr_dim)
+        self.repr_dim = repr_dim
+        self.hidden = hidden
+
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None, timestamp_mask: Tensor | None = None) -> Tensor:
+        h, pad = self.input(x, padding_mask, timestamp_mask)
+        h = h + sinusoidal_positions(h.shape[1], self.hidden, h.device)
+        # a row with every key padded would give NaN attention: let such rows attend to themselves
+        key_pad = pad & ~pad.all(dim=1, keepdim=True)
+        h = self.encoder(h, src_key_padding_mask=key_pad)
+        z = self.out(self.norm(h))
+        return z.masked_fill(pad.unsqueeze(-1), 0.0)
+
+
+@dataclass
+class TSEncoderConfig:
+    """Which encoder and its sizes. Defaults: TS2Vec's (hidden 64, depth 10, repr 320)."""
+
+    name: str = "dilated_cnn"
+    """``dilated_cnn`` (TS2Vec), ``resnet1d`` or ``transformer``."""
+    hidden: int = 64
+    repr_dim: int = 320
+    depth: int = 10
+    """Residual blocks for ``dilated_cnn``; layers for ``transformer`` (use 2-4 there)."""
+    dropout: float = 0.1
+    heads: int = 4
+
+
+ENCODERS = {"dilated_cnn", "resnet1d", "transformer"}
+
+
+def build_ts_encoder(cfg: TSEncoderConfig, in_channels: int) -> nn.Module:
+    """Factory: the encoder named in ``cfg`` for ``in_channels`` input channels."""
+    if cfg.name == "dilated_cnn":
+        return DilatedConvEncoder(in_channels, cfg.hidden, cfg.repr_dim, cfg.depth, cfg.dropout)
+    if cfg.name == "resnet1d":
+        return ResNet1DEncoder(in_channels, cfg.hidden, cfg.repr_dim)
+    if cfg.name == "transformer":
+        return TransformerTSEncoder(in_channels, cfg.hidden, cfg.repr_dim, cfg.depth, cfg.heads, cfg.dropout)
+    raise ConfigError(f"unknown time-series encoder {cfg.name!r}; available: {', '.join(sorted(ENCODERS))}")
+
+
+def masked_max_pool(z: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+    """``(B, T, D) -> (B, D)`` max over non-padded steps (TS2Vec's full-series 'instance' pooling)."""
+    if padding_mask is None:
+        return z.max(dim=1).values
+    out = z.masked_fill(padding_mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+    return torch.nan_to_num(out, neginf=0.0)
+
+
+def masked_mean_pool(z: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+    """``(B, T, D) -> (B, D)`` mean over non-padded steps."""
+    if padding_mask is None:
+        return z.mean(dim=1)
+    keep = (~padding_mask).unsqueeze(-1).to(z.dtype)
+    return (z * keep).sum(1) / keep.sum(1).clamp(min=1)
+
+
+__all__ = [
+    "DilatedConvEncoder",
+    "ResNet1DEncoder",
+    "TransformerTSEncoder",
+    "TSEncoderConfig",
+    "build_ts_encoder",
+    "masked_max_pool",
+    "masked_mean_pool",
+    "missing_mask",
+]

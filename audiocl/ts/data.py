@@ -1,0 +1,229 @@
+"""Time-series input: sktime's shipped UCR/UEA sets (offline), numpy / pandas / CSV, padding, normalisation.
+
+Everything becomes one layout, ``X (N, T, C)`` float32 with ``NaN`` after each series' end
+(variable length) or at missing values, plus ``lengths (N,)``. The encoders treat NaN steps as
+masked, so unequal-length sets (JapaneseVowels, PLAID) need no resampling.
+
+UCR/UEA data is read from the ``.ts`` files inside the installed sktime wheel
+(``sktime/datasets/data/<Name>/<Name>_{TRAIN,TEST}.ts``) with ``load_from_tsfile``; nothing is
+downloaded. A set that is not shipped raises :class:`TimeSeriesInputError` naming where we looked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audiocl.errors import TimeSeriesInputError
+
+SHIPPED_CLASSIFICATION = [
+    "ACSF1", "ArrowHead", "BasicMotions", "GunPoint", "ItalyPowerDemand", "JapaneseVowels", "OSULeaf", "PLAID",
+]
+"""Classification sets whose ``_TRAIN.ts`` / ``_TEST.ts`` ship inside sktime 1.x's wheel."""
+
+
+def sktime_data_dir() -> Path:
+    import sktime
+
+    return Path(os.path.dirname(sktime.__file__)) / "datasets" / "data"
+
+
+@dataclass
+class TSDataset:
+    """A split of a classification set in our layout."""
+
+    name: str
+    X: np.ndarray  # (N, T, C) float32, NaN-padded
+    y: np.ndarray  # (N,) str labels
+    lengths: np.ndarray  # (N,) int
+
+    @property
+    def n_channels(self) -> int:
+        return self.X.shape[2]
+
+
+def nested_to_padded(df) -> tuple[np.ndarray, np.ndarray]:
+    """sktime ``nested_univ`` DataFrame (cells = pd.Series) -> ``(N, T_max, C)`` NaN-padded + lengths."""
+    n, c = df.shape
+    cells = [[np.asarray(df.iat[i, j], dtype=np.float32) for j in range(c)] for i in range(n)]
+    lengths = np.array([max(len(s) for s in row) for row in cells], dtype=np.int64)
+    out = np.full((n, int(lengths.max()) if n else 0, c), np.nan, dtype=np.float32)
+    for i, row in enumerate(cells):
+        for j, s in enumerate(row):
+            out[i, : len(s), j] = s
+    return out, lengths
+
+
+def load_ucr_uea(name: str, split: str) -> TSDataset:
+    """Load ``name``'s ``train`` or ``test`` split from the sktime wheel (never downloads)."""
+    from sktime.datasets import load_from_tsfile
+
+    if split not in ("train", "test"):
+        raise TimeSeriesInputError(f"split must be 'train' or 'test', got {split!r}")
+    path = sktime_data_dir() / name / f"{name}_{split.upper()}.ts"
+    if not path.is_file():
+        raise TimeSeriesInputError(
+            f"{name}: {path} not found; shipped classification sets: {', '.join(SHIPPED_CLASSIFICATION)} "
+            "(audiocl never downloads UCR/UEA data; put the .ts files there or load your own with from_numpy/from_csv)"
+        )
+    try:
+        X, y = load_from_tsfile(str(path), return_data_type="nested_univ")
+    except Exception as exc:  # sktime raises several types for malformed files
+        raise TimeSeriesInputError(f"{path}: cannot parse .ts file: {exc}") from None
+    arr, lengths = nested_to_padded(X)
+    return TSDataset(name=name, X=arr, y=np.asarray(y).astype(str), lengths=lengths)
+
+
+def as_3d(X, *, what: str = "X") -> np.ndarray:
+    """numpy ``(N, T)`` / ``(N, T, C)``, list of ``(T_i,)`` / ``(T_i, C)`` arrays, or a nested DataFrame
+    -> ``(N, T_max, C)`` float32 NaN-padded. Raises :class:`TimeSeriesInputError` on bad shapes."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(X, pd.DataFrame):
+        return nested_to_padded(X)[0]
+    if isinstance(X, (list, tuple)):
+        if not X:
+            raise TimeSeriesInputError(f"{what}: empty list of series")
+        arrs = [np.asarray(a, dtype=np.float32) for a in X]
+        arrs = [a[:, None] if a.ndim == 1 else a for a in arrs]
+        chans = {a.shape[1] for a in arrs if a.ndim == 2}
+        if any(a.ndim != 2 for a in arrs) or len(chans) != 1:
+            raise TimeSeriesInputError(f"{what}: every series must be (T,) or (T, C) with one channel count, got shapes {[a.shape for a in arrs[:5]]}")
+        t = max(a.shape[0] for a in arrs)
+        out = np.full((len(arrs), t, chans.pop()), np.nan, dtype=np.float32)
+        for i, a in enumerate(arrs):
+            out[i, : a.shape[0]] = a
+        return out
+    arr = np.asarray(X, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise TimeSeriesInputError(f"{what}: expected (N, T) or (N, T, C), got shape {arr.shape}")
+    return arr
+
+
+def from_csv(path: str | Path, *, label_column: int | None = 0, delimiter: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """One univariate series per row (UCR ``.tsv``/``.csv`` layout: label first). Empty / NaN cells pad.
+
+    Returns ``X (N, T, 1)`` and labels (``None`` if ``label_column`` is ``None``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TimeSeriesInputError(f"{path}: no such file")
+    if delimiter is None:
+        delimiter = "\t" if path.suffix in (".tsv", ".txt") else ","
+    rows, labels = [], []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            cells = line.rstrip("\n").split(delimiter)
+            if label_column is not None:
+                labels.append(cells.pop(label_column).strip())
+            try:
+                rows.append([float(c) if c.strip() not in ("", "nan", "NaN", "?") else np.nan for c in cells])
+            except ValueError as exc:
+                raise TimeSeriesInputError(f"{path}:{lineno}: non-numeric value ({exc})") from None
+    if not rows:
+        raise TimeSeriesInputError(f"{path}: no series")
+    return as_3d([np.asarray(r) for r in rows], what=str(path)), (np.asarray(labels) if label_column is not None else None)
+
+
+def series_lengths(X: np.ndarray) -> np.ndarray:
+    """Length of each series = index after its last step with any finite value."""
+    finite = np.isfinite(X).any(axis=2)
+    rev = finite[:, ::-1]
+    last = X.shape[1] - np.argmax(rev, axis=1)
+    return np.where(finite.any(axis=1), last, 0).astype(np.int64)
+
+
+def check_series(X: np.ndarray, *, what: str = "X", min_length: int = 2) -> None:
+    """Reject input no contrastive model can use, naming the offending series.
+
+    - a series that is entirely NaN (no observed value),
+    - a series shorter than ``min_length`` observed steps (length 1 has no temporal structure and
+      TS2Vec's crops need 2 steps),
+    - +/-inf values.
+    Constant series are *allowed* (documented): normalisation maps them to 0 and they embed to a
+    constant vector.
+    """
+    if X.shape[0] == 0:
+        raise TimeSeriesInputError(f"{what}: no series")
+    if np.isinf(X).any():
+        i = int(np.argwhere(np.isinf(X))[0, 0])
+        raise TimeSeriesInputError(f"{what}: series {i} contains +/-inf; replace with NaN (missing) or a finite value")
+    lengths = series_lengths(X)
+    empty = np.flatnonzero(lengths == 0)
+    if empty.size:
+        raise TimeSeriesInputError(f"{what}: series {empty[:10].tolist()} are entirely NaN (no observed values); drop them")
+    short = np.flatnonzero(lengths < min_length)
+    if short.size:
+        raise TimeSeriesInputError(
+            f"{what}: series {short[:10].tolist()} have fewer than {min_length} time steps (length {int(lengths[short[0]])}); "
+            "contrastive time-series models need at least 2"
+        )
+
+
+@dataclass
+class Normalizer:
+    """TS2Vec-style per-dataset normalisation, fitted on the training split only.
+
+    TS2Vec's loaders standardise UEA (multivariate) sets per channel with statistics over all train
+    timesteps, and univariate UCR sets with the train split's global mean/std for the sets that are
+    not already z-normalised per series. We apply the same rule by measuring instead of keeping
+    TS2Vec's hard-coded list: if every train series already has mean ~0 and std ~1 we leave the data
+    alone, otherwise we standardise per channel. NaN (missing/padding) is ignored and preserved.
+    """
+
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray) -> "Normalizer":
+        with np.errstate(all="ignore"):
+            if X.shape[2] == 1 and _already_znormalised(X):
+                self.mean = np.zeros(1, np.float32)
+                self.std = np.ones(1, np.float32)
+                return self
+            flat = X.reshape(-1, X.shape[2])
+            mean = np.nanmean(flat, axis=0)
+            std = np.nanstd(flat, axis=0)
+        self.mean = np.nan_to_num(mean).astype(np.float32)
+        self.std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0).astype(np.float32)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if self.mean is None:
+            raise RuntimeError("Normalizer.transform before fit")
+        return ((X - self.mean) / self.std).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"mean": np.asarray(self.mean).tolist(), "std": np.asarray(self.std).tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalizer":
+        return cls(mean=np.asarray(d["mean"], np.float32), std=np.asarray(d["std"], np.float32))
+
+
+def _already_znormalised(X: np.ndarray, tol: float = 0.05) -> bool:
+    m = np.nanmean(X[:, :, 0], axis=1)
+    s = np.nanstd(X[:, :, 0], axis=1)
+    return bool(np.all(np.abs(m) < tol) and np.all(np.abs(s - 1) < tol))
+
+
+__all__ = [
+    "SHIPPED_CLASSIFICATION",
+    "TSDataset",
+    "Normalizer",
+    "as_3d",
+    "check_series",
+    "from_csv",
+    "load_ucr_uea",
+    "nested_to_padded",
+    "series_lengths",
+    "sktime_data_dir",
+]
