@@ -46,36 +46,40 @@ class _ChunkedInfoNCE(torch.autograd.Function):
         dq = torch.zeros_like(q) if ctx.needs_input_grad[0] else None
         dk = torch.zeros_like(k) if ctx.needs_input_grad[1] else None
         dscale = torch.zeros_like(scale) if ctx.needs_input_grad[2] else None
+        gscale = grad_loss * scale                            # d loss_i / d s_ij = scale * g_i * (p_ij - y_ij)
         for s0 in range(0, n, chunk):
             s1 = min(n, s0 + chunk)
             qc = q[s0:s1]
             s = qc @ k.T
-            logits = _mask_excluded(s * scale, exclude_index[s0:s1])
-            g = torch.exp(logits - lse[s0:s1, None])          # softmax, 0 at excluded entries
-            rows = torch.arange(s1 - s0, device=q.device)
-            g[rows, pos_index[s0:s1]] -= 1.0
-            g *= grad_loss[s0:s1, None]                       # d loss / d logits
             if dscale is not None:
-                dscale += (g * s).sum()
-            g *= scale                                        # d loss / d s
+                # d loss / d scale = sum_ij g_i (p_ij - y_ij) s_ij, accumulated before s is overwritten
+                rows = torch.arange(s1 - s0, device=q.device)
+                s_pos = s[rows, pos_index[s0:s1]]
+            p = _mask_excluded(s.mul(scale) if dscale is not None else s.mul_(scale), exclude_index[s0:s1])
+            p.sub_(lse[s0:s1, None]).exp_()                   # softmax, 0 at excluded entries
+            if dscale is not None:
+                dscale += (grad_loss[s0:s1] * ((p * s).sum(1) - s_pos)).sum()
+            rows = torch.arange(s1 - s0, device=q.device)
+            p[rows, pos_index[s0:s1]] -= 1.0
+            p.mul_(gscale[s0:s1, None])                       # d loss / d s for this chunk
             if dq is not None:
-                dq[s0:s1] = g @ k
+                torch.mm(p, k, out=dq[s0:s1])
             if dk is not None:
-                dk += g.T @ qc
-            del s, logits, g
+                dk.addmm_(p.T, qc)
+            del s, p
         return dq, dk, dscale, None, None, None
 
 
 def _mask_excluded(logits: Tensor, exclude: Tensor) -> Tensor:
-    has = exclude >= 0
-    if bool(has.any()):
-        rows = torch.nonzero(has).squeeze(1)
-        logits[rows, exclude[rows]] = float("-inf")
+    """Set ``logits[i, exclude[i]] = -inf`` where ``exclude[i] >= 0``, in place, without a host sync."""
+    idx = exclude.clamp(min=0)[:, None]
+    keep = logits.gather(1, idx)
+    logits.scatter_(1, idx, torch.where((exclude >= 0)[:, None], torch.full_like(keep, float("-inf")), keep))
     return logits
 
 
 def _chunk_logits(qc: Tensor, k: Tensor, scale: Tensor, exclude: Tensor) -> Tensor:
-    return _mask_excluded((qc @ k.T) * scale, exclude)
+    return _mask_excluded((qc @ k.T).mul_(scale), exclude)
 
 
 def chunked_infonce(anchors: Tensor, candidates: Tensor, pos_index: Tensor, exclude_index: Tensor | None,

@@ -40,9 +40,12 @@ class InfoNCE(TemperatureMixin, ContrastiveObjective):
         self._init_temperature(temperature, learnable_temperature)
 
     def per_anchor(self, sim: Tensor, pos: Tensor, valid: Tensor) -> Tensor:
-        log_prob = log_softmax_valid(sim / self.temperature, valid)
-        posf = (pos & valid).to(sim.dtype)
-        return -(log_prob * posf).sum(1) / posf.sum(1).clamp(min=1)
+        # -mean_p log softmax = lse - mean_p logit_p: avoids materializing the (N, M) log-softmax
+        logits = sim / self.temperature
+        p = pos & valid
+        lse = masked_logsumexp(logits, valid, dim=1)
+        pos_mean = logits.masked_fill(~p, 0.0).sum(1) / p.sum(1).clamp(min=1).to(sim.dtype)
+        return lse - pos_mean
 
     def from_embeddings(self, anchors: Tensor, candidates: Tensor, pos_index: Tensor,
                         exclude_index: Tensor | None = None, chunk_size: int | None = None) -> LossOutput:
