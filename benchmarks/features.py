@@ -69,7 +69,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    import librosa
     import torchaudio.compliance.kaldi as ta_kaldi
 
     from audiocl.features import FbankConfig, LogMelConfig, compute_features, compute_features_batch
@@ -106,6 +105,8 @@ def main() -> None:
             compute_features_batch(batch, lm_cfg, device=device)
 
     def run_librosa():
+        import librosa
+
         for u in utts:
             mel = librosa.feature.melspectrogram(y=u, sr=sr, n_fft=400, hop_length=160, n_mels=args.num_mel_bins)
             np.log(np.maximum(mel, 1e-10))
