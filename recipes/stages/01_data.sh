@@ -8,8 +8,7 @@ stage_data() {
     return 1
   fi
   corpus_data
-  local set
-  for set in $(recipe_sets); do
-    audiocl validate-data "$datadir/$set"
-  done
+  local set sets=()
+  for set in $(recipe_sets); do sets+=("$datadir/$set"); done
+  audiocl validate-data "${sets[@]}"
 }

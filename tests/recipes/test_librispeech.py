@@ -167,6 +167,22 @@ def test_recipe_downloads_resumes_prepares(make_librispeech_tgz, file_server, rt
     assert (tmp_path / "exp/stages/stage1_data.done").exists()
     assert "verified" in (tmp_path / "exp/log/stage0_download.log").read_text()
 
+    # "--stage 2" means: data is prepared, run the rest (features here; later stages come with later issues).
+    r = _recipe(rt, tmp_path, file_server, "--stage", "2", "--stop-stage", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for s in ("dev_clean", "test_clean"):
+        feats = (tmp_path / "data" / s / "feats.scp").read_text().splitlines()
+        assert [line.split()[0] for line in feats] == DataDir.load(tmp_path / "data" / s).utt_ids
+    assert (tmp_path / "dump/fbank/dev_clean").is_dir()
+
+
+def test_recipe_stage_2_without_data_says_run_stage_1(file_server, rt, tmp_path):
+    (tmp_path / "md5sum.txt").write_text("")
+    r = _recipe(rt, tmp_path, file_server, "--stage", "2")
+    assert r.returncode != 0
+    assert "no data dir" in r.stdout and "run stage 1 first" in r.stdout
+    assert not (tmp_path / "exp/stages/stage2_features.done").exists()
+
 
 def test_recipe_tampered_archive_fails_stage_0_without_marker(make_librispeech_tgz, file_server, rt, tmp_path):
     data, _ = make_librispeech_tgz("dev-clean")
