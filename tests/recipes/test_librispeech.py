@@ -141,13 +141,13 @@ def test_md5_file_round_trip_and_errors(tmp_path):
 
 # ------------------------------------------------------------------------------------- the recipe end to end
 
-def _recipe(rt, tmp_path, server, *args):
+def _recipe(rt, tmp_path, server, *args, env=None):
     recipe = rt.repo / "egs" / "librispeech" / "run.sh"
     common = ["--base-url", server.url + "/resources/12", "--md5-file", str(tmp_path / "md5sum.txt"),
               "--db", str(tmp_path / "db"), "--datadir", str(tmp_path / "data"), "--expdir", str(tmp_path / "exp"),
               "--dumpdir", str(tmp_path / "dump"), "--train-set", "dev_clean", "--dev-set", "dev_clean",
               "--test-sets", "test_clean", "--nj", "1"]
-    return rt.run(["bash", str(recipe), *common, *args], cwd=tmp_path, env=rt.env())
+    return rt.run(["bash", str(recipe), *common, *args], cwd=tmp_path, env=env or rt.env())
 
 
 def test_recipe_downloads_resumes_prepares(make_librispeech_tgz, file_server, rt, tmp_path):
@@ -168,8 +168,11 @@ def test_recipe_downloads_resumes_prepares(make_librispeech_tgz, file_server, rt
     assert "verified" in (tmp_path / "exp/log/stage0_download.log").read_text()
 
     # "--stage 2" means: data is prepared, run the rest (features here; later stages come with later issues).
-    r = _recipe(rt, tmp_path, file_server, "--stage", "2", "--stop-stage", "2")
+    # Jobs go through slurm.pl here, with the stand-in sbatch on PATH, as on a cluster.
+    r = _recipe(rt, tmp_path, file_server, "--stage", "2", "--stop-stage", "2", "--cmd", "slurm.pl --mem 1G",
+                env=rt.env(extra_path=[rt.fake_slurm]))
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "#SBATCH --mem=1G" in (tmp_path / "exp/log/q/extract_fbank_dev_clean.sh").read_text()
     for s in ("dev_clean", "test_clean"):
         feats = (tmp_path / "data" / s / "feats.scp").read_text().splitlines()
         assert [line.split()[0] for line in feats] == DataDir.load(tmp_path / "data" / s).utt_ids
