@@ -7,7 +7,7 @@ hands each index together with a per-epoch seed so random crops are reproducible
 A batch is a dict (``(batch, time)`` audio, padding convention ``True = padded``)::
 
     {"wav": (B, T) float32, "lengths": (B,) long, "padding_mask": (B, T) bool, "utt_ids": [str],
-     "num_bad": int}
+     "num_bad": int, "speakers": (B,) long}   # speakers only when every utterance has a speaker
 
 ``num_bad`` counts utterances that could not be read and were dropped from the batch (with a warning
 naming them); the training task logs it, so bad data is visible but never kills a long run.
@@ -38,6 +38,7 @@ class AudioItem:
     duration: float
     start: float = 0.0
     end: float | None = None
+    speaker: str | None = None
 
 
 class AudioDataset(Dataset):
@@ -72,6 +73,9 @@ class AudioDataset(Dataset):
         self.random_crop = random_crop
         self.normalize = normalize
         self.skip_bad = skip_bad
+        speakers = sorted({it.speaker for it in self.items if it.speaker is not None})
+        self.speaker_index = {spk: i for i, spk in enumerate(speakers)}
+        """Speaker id -> integer (sorted order), for models that draw negatives by speaker (CPC)."""
 
     @classmethod
     def from_data_dir(
@@ -110,11 +114,12 @@ class AudioDataset(Dataset):
             if max_seconds is not None and dur > max_seconds:
                 too_long.append(utt)
                 continue
+            spk = data.utt2spk.get(utt) if data.utt2spk else None
             if data.segments is not None:
                 seg = data.segments[utt]
-                items.append(AudioItem(utt, data.wav_scp[seg.recording], dur, seg.start, seg.end))
+                items.append(AudioItem(utt, data.wav_scp[seg.recording], dur, seg.start, seg.end, speaker=spk))
             else:
-                items.append(AudioItem(utt, data.wav_scp[utt], dur))
+                items.append(AudioItem(utt, data.wav_scp[utt], dur, speaker=spk))
         for kind, utts, bound in (("shorter", too_short, min_seconds), ("longer", too_long, max_seconds)):
             if utts:
                 shown = ", ".join(utts[:5]) + (" ..." if len(utts) > 5 else "")
@@ -159,7 +164,7 @@ class AudioDataset(Dataset):
         if self.normalize:
             wav = (wav - wav.mean()) / max(float(wav.std()), 1e-5)
         return {"utt_id": item.utt_id, "wav": torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)),
-                "seed": seed}
+                "seed": seed, "speaker": self.speaker_index.get(item.speaker, -1) if item.speaker is not None else -1}
 
 
 def collate_audio(items: Sequence[dict[str, Any]], *, crop_to_shortest: bool = False) -> dict[str, Any]:
@@ -190,8 +195,12 @@ def collate_audio(items: Sequence[dict[str, Any]], *, crop_to_shortest: bool = F
             wav[i, : lengths[i]] = it["wav"]
     lens = torch.tensor(lengths, dtype=torch.long)
     padding_mask = torch.arange(wav.shape[1])[None, :] >= lens[:, None]
-    return {"wav": wav, "lengths": lens, "padding_mask": padding_mask, "utt_ids": [it["utt_id"] for it in good],
-            "num_bad": num_bad}
+    out = {"wav": wav, "lengths": lens, "padding_mask": padding_mask, "utt_ids": [it["utt_id"] for it in good],
+           "num_bad": num_bad}
+    speakers = [it.get("speaker", -1) for it in good]
+    if all(s is not None and s >= 0 for s in speakers):
+        out["speakers"] = torch.tensor(speakers, dtype=torch.long)
+    return out
 
 
 class AudioCollate:

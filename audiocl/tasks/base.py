@@ -71,8 +71,8 @@ class AudioclTask(pl.LightningModule):
             if not torch.isfinite(loss.detach()).all():
                 reason = f"non-finite loss ({loss.detach().float().item()})"
         bad = reason is not None
-        if self.trainer is not None and self.trainer.world_size > 1:
-            bad = bool(self.trainer.strategy.reduce_boolean_decision(bad, all=False))
+        if self._trainer is not None and self._trainer.world_size > 1:
+            bad = bool(self._trainer.strategy.reduce_boolean_decision(bad, all=False))
             if bad and reason is None:
                 reason = "a non-finite batch on another rank"
         if isinstance(batch, dict) and batch.get("num_bad"):
@@ -85,6 +85,8 @@ class AudioclTask(pl.LightningModule):
         bs = self.batch_size_of(batch)
         self.log("train/loss", loss.detach(), on_step=True, prog_bar=True, batch_size=bs)
         for key, value in logs.items():
+            if key == "loss":
+                continue
             if isinstance(value, Tensor):
                 if value.numel() != 1:
                     continue
