@@ -35,7 +35,6 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 
 from audiocl.errors import ConfigError, FeatureError
-from audiocl.features.compute import compute_features_batch
 from audiocl.features.config import FEATURE_CONFIGS, LogMelConfig
 
 # Modules imported before `audiocl extract` builds its parser; each registers more plug-ins.
@@ -97,6 +96,8 @@ class SignalFeatureExtractor:
     def __call__(self, wavs: list[np.ndarray]) -> list[np.ndarray]:
         if not wavs:
             return []
+        from audiocl.features.compute import compute_features_batch
+
         return compute_features_batch(wavs, self.cfg, device=self.device).unpad()
 
 

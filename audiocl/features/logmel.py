@@ -71,25 +71,46 @@ def logmel_num_frames(lengths: torch.Tensor, cfg: LogMelConfig) -> torch.Tensor:
     return frames.clamp(min=0)
 
 
+def _logmel_rows(frames: torch.Tensor, cfg: LogMelConfig) -> torch.Tensor:
+    """``(N, n_fft)`` raw frames -> ``(N, n_mels)`` log-mel."""
+    device = str(frames.device)
+    spectrum = torch.fft.rfft(frames * _window_cached(cfg.n_fft, cfg.win_length or cfg.n_fft, device))
+    if cfg.power == 2.0:
+        spectrum = spectrum.real.square() + spectrum.imag.square()
+    else:
+        spectrum = spectrum.abs()
+        if cfg.power != 1.0:
+            spectrum = spectrum.pow(cfg.power)
+    nyquist = cfg.sample_rate / 2
+    fmax = cfg.fmax if cfg.fmax > 0 else nyquist + cfg.fmax
+    mel = spectrum @ _filters_cached(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax), device)
+    return mel.clamp(min=cfg.log_floor).log()
+
+
 def logmel_batch(wavs: torch.Tensor, lengths: torch.Tensor, cfg: LogMelConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-mel of a padded batch ``(B, T)``: ``(B, F, n_mels)`` (padded frames zero) and ``num_frames``."""
+    """Log-mel of a padded batch ``(B, T)``: ``(B, F, n_mels)`` (padded frames zero) and ``num_frames``.
+
+    On the CPU only valid frames are computed, in cache-sized pieces (as for the Kaldi features).
+    """
+    from audiocl.features.kaldi import CPU_CHUNK_FRAMES
+
     wavs = wavs.to(torch.float32)
     counts = logmel_num_frames(lengths.to(wavs.device), cfg)
     max_frames = int(counts.max()) if counts.numel() else 0
+    batch = wavs.shape[0]
     if max_frames == 0:
-        return wavs.new_zeros(wavs.shape[0], 0, cfg.n_mels), counts
+        return wavs.new_zeros(batch, 0, cfg.n_mels), counts
     half = cfg.n_fft // 2 if cfg.center else 0
     span = (max_frames - 1) * cfg.hop_length + cfg.n_fft
     signal = torch.nn.functional.pad(wavs, (half, max(0, span - half - wavs.shape[1])))[:, :span]
     frames = signal.unfold(1, cfg.n_fft, cfg.hop_length)
-    device = str(wavs.device)
-    frames = frames * _window_cached(cfg.n_fft, cfg.win_length or cfg.n_fft, device)
-    spectrum = torch.fft.rfft(frames).abs()
-    if cfg.power != 1.0:
-        spectrum = spectrum.pow(cfg.power)
-    nyquist = cfg.sample_rate / 2
-    fmax = cfg.fmax if cfg.fmax > 0 else nyquist + cfg.fmax
-    mel = spectrum @ _filters_cached(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax), device)
-    feats = mel.clamp(min=cfg.log_floor).log()
+    if frames.device.type == "cpu":
+        out = frames.new_zeros(batch, max_frames, cfg.n_mels)
+        for b, n in enumerate(counts.tolist()):
+            for start in range(0, n, CPU_CHUNK_FRAMES):
+                stop = min(n, start + CPU_CHUNK_FRAMES)
+                out[b, start:stop] = _logmel_rows(frames[b, start:stop], cfg)
+        return out, counts
+    feats = _logmel_rows(frames.reshape(batch * max_frames, cfg.n_fft), cfg).view(batch, max_frames, cfg.n_mels)
     mask = torch.arange(max_frames, device=wavs.device).unsqueeze(0) >= counts.unsqueeze(1)
     return feats.masked_fill(mask.unsqueeze(-1), 0.0), counts
