@@ -204,3 +204,28 @@ def load_hf_into(model: torch.nn.Module, hf_state_dict: Mapping[str, Tensor], st
         if k.startswith("objective.") or k.endswith("mask_emb"):
             state.setdefault(k, v)
     return model.load_state_dict(state, strict=strict)
+
+
+def config_to_hf(cfg: Wav2Vec2Config) -> dict[str, Any]:
+    """The HF ``Wav2Vec2Config`` keyword arguments of an audiocl config (benchmarks, export to HF)."""
+    vq = cfg.latent_dim or cfg.final_dim
+    if cfg.loss != "infonce":
+        raise ConfigError(f"HF transformers only implements the infonce objective, not {cfg.loss!r}")
+    return dict(
+        conv_dim=[c[0] for c in cfg.conv_layers], conv_kernel=[c[1] for c in cfg.conv_layers],
+        conv_stride=[c[2] for c in cfg.conv_layers], conv_bias=cfg.conv_bias,
+        num_feat_extract_layers=len(cfg.conv_layers),
+        feat_extract_norm=cfg.extractor_mode, do_stable_layer_norm=cfg.layer_norm_first,
+        hidden_size=cfg.encoder_embed_dim, intermediate_size=cfg.encoder_ffn_dim,
+        num_hidden_layers=cfg.encoder_layers, num_attention_heads=cfg.encoder_attention_heads,
+        hidden_dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
+        activation_dropout=cfg.activation_dropout, layerdrop=cfg.encoder_layerdrop,
+        feat_proj_dropout=cfg.dropout_input, feat_quantizer_dropout=cfg.dropout_features,
+        num_conv_pos_embeddings=cfg.conv_pos, num_conv_pos_embedding_groups=cfg.conv_pos_groups,
+        layer_norm_eps=cfg.layer_norm_eps, mask_time_prob=cfg.mask_prob, mask_time_length=cfg.mask_length,
+        mask_time_min_masks=cfg.mask_min_masks, num_codevector_groups=cfg.latent_groups,
+        num_codevectors_per_group=cfg.latent_vars, codevector_dim=vq, proj_codevector_dim=cfg.final_dim,
+        num_negatives=cfg.num_negatives,
+        contrastive_logits_temperature=float(cfg.loss_kwargs.get("temperature", 0.1)),
+        diversity_loss_weight=cfg.diversity_weight, hidden_act="gelu", feat_extract_activation="gelu",
+    )

@@ -1,0 +1,165 @@
+"""Side-by-side wav2vec 2.0 pre-training speed: audiocl vs HF transformers ``Wav2Vec2ForPreTraining``.
+
+Both models get the same config (audiocl preset -> HF config), the same initial weights (copied in
+with :mod:`audiocl.hub.convert_hf`), the same padded batch, and the same full training step:
+mask + negative indices (HF: its own ``_compute_mask_indices`` / ``_sample_negative_indices``, as
+its pre-training example does; audiocl: inside the forward), forward, loss (HF's summed loss divided
+by the number of masked frames, as in its example), backward, AdamW step. Steps alternate between
+the two models so that load on a shared machine hits both alike; medians are reported.
+
+    python benchmarks/pretrain_speed.py --presets tiny base --threads 2
+    python benchmarks/pretrain_speed.py --device cuda --dtype bf16 --batch-size 8 --seconds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+
+import numpy as np
+import torch
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["tiny", "base"], choices=["tiny", "base", "large"])
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--seconds", type=float, default=4.0, help="longest utterance; others are 60-100%% of it")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per model")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-hf", action="store_true", help="time audiocl only")
+    return p.parse_args(argv)
+
+
+def make_batch(batch_size: int, seconds: float, seed: int, device):
+    g = torch.Generator().manual_seed(seed)
+    tmax = int(seconds * 16000)
+    lengths = (tmax * (0.6 + 0.4 * torch.rand(batch_size, generator=g))).long()
+    lengths[0] = tmax
+    wav = 0.1 * torch.randn(batch_size, tmax, generator=g)
+    pad = torch.arange(tmax)[None, :] >= lengths[:, None]
+    wav = wav.masked_fill(pad, 0.0)
+    return wav.to(device), lengths.to(device), (~pad).long().to(device)
+
+
+def sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def autocast(device, dtype):
+    if dtype == "bf16":
+        return torch.autocast(device_type=str(device).split(":")[0], dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def build(preset: str, device, with_hf: bool):
+    from audiocl.hub.convert_hf import config_to_hf, load_hf_into
+    from audiocl.models.wav2vec2 import Wav2Vec2Config, Wav2Vec2ForPretraining
+
+    cfg = Wav2Vec2Config.preset(preset)
+    ours = Wav2Vec2ForPretraining(cfg)
+    hf = None
+    if with_hf:
+        import transformers
+
+        hf_cfg = transformers.Wav2Vec2Config(**config_to_hf(cfg))
+        hf = transformers.Wav2Vec2ForPreTraining(hf_cfg)
+        load_hf_into(ours, hf.state_dict())  # identical starting weights
+        hf.to(device).train()
+    ours.to(device).train()
+    return cfg, ours, hf
+
+
+def audiocl_step(model, opt, wav, lengths, step, device, dtype):
+    model.set_num_updates(step)
+    with autocast(device, dtype):
+        out = model(wav, lengths)
+    out.loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return float(out.loss.detach())
+
+
+def hf_step(model, opt, wav, lengths, att, step, device, dtype, cfg):
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
+
+    temp = max(cfg.latent_temp[0] * cfg.latent_temp[2] ** step, cfg.latent_temp[1])
+    model.set_gumbel_temperature(temp)
+    bsz = wav.shape[0]
+    flen = model._get_feat_extract_output_lengths(lengths.cpu())
+    tlen = int(model._get_feat_extract_output_lengths(torch.tensor(wav.shape[1])))
+    feat_att = (torch.arange(tlen)[None, :] < flen[:, None]).long()
+    mask = _compute_mask_indices((bsz, tlen), cfg.mask_prob, cfg.mask_length, attention_mask=feat_att,
+                                 min_masks=cfg.mask_min_masks)
+    neg = _sample_negative_indices((bsz, tlen), cfg.num_negatives, mask_time_indices=mask)
+    mask_t = torch.tensor(mask, device=device, dtype=torch.bool)
+    neg_t = torch.tensor(neg, device=device, dtype=torch.long)
+    with autocast(device, dtype):
+        out = model(wav, attention_mask=att, mask_time_indices=mask_t, sampled_negative_indices=neg_t)
+    loss = out.loss / mask_t.sum()
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def timed(fn, device):
+    sync(device)
+    t0 = time.perf_counter()
+    loss = fn()
+    sync(device)
+    return time.perf_counter() - t0, loss
+
+
+def run_preset(preset: str, args) -> dict:
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    cfg, ours, hf = build(preset, device, not args.no_hf)
+    wav, lengths, att = make_batch(args.batch_size, args.seconds, args.seed, device)
+    opt_a = torch.optim.AdamW(ours.parameters(), lr=1e-4)
+    opt_h = torch.optim.AdamW(hf.parameters(), lr=1e-4) if hf is not None else None
+    times_a, times_h, loss_a, loss_h = [], [], [], []
+    for step in range(args.warmup + args.steps):
+        ta, la = timed(lambda: audiocl_step(ours, opt_a, wav, lengths, step, device, args.dtype), device)
+        if hf is not None:
+            th, lh = timed(lambda: hf_step(hf, opt_h, wav, lengths, att, step, device, args.dtype, cfg), device)
+        if step >= args.warmup:
+            times_a.append(ta)
+            loss_a.append(la)
+            if hf is not None:
+                times_h.append(th)
+                loss_h.append(lh)
+    res = {"preset": preset, "audiocl_s": statistics.median(times_a), "audiocl_loss": loss_a[-1]}
+    if hf is not None:
+        res.update(hf_s=statistics.median(times_h), hf_loss=loss_h[-1])
+        res["speedup"] = res["hf_s"] / res["audiocl_s"]
+    return res
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    dev = args.device
+    name = torch.cuda.get_device_name(0) if dev.startswith("cuda") else f"cpu x{args.threads} threads"
+    print(f"# device={dev} ({name}) dtype={args.dtype} batch={args.batch_size} x <= {args.seconds}s "
+          f"steps={args.steps} (+{args.warmup} warm-up) torch={torch.__version__}")
+    for preset in args.presets:
+        r = run_preset(preset, args)
+        line = f"{preset:5s} audiocl {r['audiocl_s'] * 1000:9.1f} ms/step (loss {r['audiocl_loss']:.3f})"
+        if "hf_s" in r:
+            line += (f" | HF {r['hf_s'] * 1000:9.1f} ms/step (loss {r['hf_loss']:.3f})"
+                     f" | speed-up x{r['speedup']:.2f}")
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
