@@ -12,6 +12,9 @@ Defaults are Kaldi's, with these deliberate exceptions (each says why):
 * ``waveform_scale = 32768.0``: audiocl audio is float32 in [-1, 1]; Kaldi reads int16 samples.
   Scaling by 2**15 reproduces the numbers Kaldi's ``compute-fbank-feats`` writes (and what
   ``torchaudio.compliance.kaldi.fbank(wav * 32768)`` returns). Set 1.0 to work on the raw scale.
+
+Not supported (as Kaldi options): VTLN warping (``--vtln-warp``), ``--min-duration``, ``--channel``
+(channel selection happens when reading audio: ``audiocl extract --channel``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ To add features from a pretrained model (``--model CKPT --layer N``), write a mo
         trigger="model",  # `--model X` alone selects this plug-in, no `--type model` needed
     ))
 
-and add its import path to :data:`PLUGIN_MODULES`. ``build`` runs once in every parallel job
+in ``audiocl/hub/model_features.py`` (already listed in :data:`PLUGIN_MODULES`, imported if present)
+or add another import path there. ``build`` runs once in every parallel job
 (``--nj``), so it may load weights onto ``args.device``; the parent process never builds it.
 """
 
@@ -37,8 +38,10 @@ import numpy as np
 from audiocl.errors import ConfigError, FeatureError
 from audiocl.features.config import FEATURE_CONFIGS, LogMelConfig
 
-# Modules imported before `audiocl extract` builds its parser; each registers more plug-ins.
-PLUGIN_MODULES: list[str] = []
+# Modules imported before `audiocl extract` builds its parser; each registers more plug-ins. A listed
+# module that does not exist (yet) is skipped, so a plug-in can land without editing this file:
+# `audiocl.hub.model_features` is the agreed home of the `--model CKPT --layer N` plug-in.
+PLUGIN_MODULES: list[str] = ["audiocl.hub.model_features"]
 
 
 @runtime_checkable
@@ -75,7 +78,11 @@ def register_extractor(plugin: ExtractorPlugin) -> ExtractorPlugin:
 def extractor_plugins() -> dict[str, ExtractorPlugin]:
     """All registered plug-ins (importing :data:`PLUGIN_MODULES` first)."""
     for module in PLUGIN_MODULES:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # the plug-in exists but one of its own imports is missing: say so
+                raise
     return dict(_REGISTRY)
 
 

@@ -152,3 +152,13 @@ def test_extractor_plugin_point(tmp_path, write_tone, monkeypatch):
     assert feats.shape == (25, 2)
     np.testing.assert_allclose(feats[:, 0], 3 * (audio[:8000].reshape(25, 320) ** 2).mean(1), rtol=1e-5)
     assert isinstance(ext_mod.build_extractor(argparse.Namespace(toy_scale=1.0, type=None)), _ToyExtractor)
+
+
+def test_broken_data_dir_is_refused_before_any_output(tmp_path, write_tone, capsys):
+    wavs = {f"u{i}": write_tone(f"w/u{i}.wav", seconds=0.5, seed=i) for i in range(2)}
+    dd = _datadir(tmp_path / "dd", wavs)
+    (dd / "utt2spk").write_text("u1 spk1\nu0 spk1\nu0 spk2\n")  # unsorted, and u0 listed twice
+    assert main(["extract", str(dd), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "utt2spk" in err and "u0" in err
+    assert not (dd / "data").exists() and not (dd / "feats.scp").exists()

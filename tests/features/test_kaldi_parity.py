@@ -30,6 +30,7 @@ def _reference(kind, wav, cfg):
         window_type=cfg.window_type, round_to_power_of_two=cfg.round_to_power_of_two, snip_edges=cfg.snip_edges,
         num_mel_bins=cfg.num_mel_bins, low_freq=cfg.low_freq, high_freq=cfg.high_freq, use_energy=cfg.use_energy,
         energy_floor=cfg.energy_floor, raw_energy=cfg.raw_energy, htk_compat=cfg.htk_compat,
+        subtract_mean=cfg.subtract_mean,
     )
     if kind == "mfcc":
         kwargs.update(num_ceps=cfg.num_ceps, cepstral_lifter=cfg.cepstral_lifter)
@@ -66,7 +67,8 @@ def test_parity_unscaled_waveform_and_htk_compat(real_speech):
     name, wav = real_speech[0]
     for cfg, kind in [(FbankConfig(waveform_scale=1.0, use_energy=True, htk_compat=True), "fbank"),
                       (MfccConfig(waveform_scale=1.0, htk_compat=True, num_ceps=20, num_mel_bins=40), "mfcc"),
-                      (MfccConfig(use_energy=False, htk_compat=True, cepstral_lifter=0.0), "mfcc")]:
+                      (MfccConfig(use_energy=False, htk_compat=True, cepstral_lifter=0.0), "mfcc"),
+                      (FbankConfig(subtract_mean=True, use_energy=True, num_mel_bins=23), "fbank")]:
         ours = compute_features(wav, cfg)
         ref = _reference(kind, wav, cfg)
         assert float(np.abs(ours - ref).max()) <= TOL, (kind, cfg)
