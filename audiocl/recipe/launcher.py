@@ -386,7 +386,7 @@ def run_slurm(jobs: JobArray, prog: str = "slurm.pl") -> int:
     submitted = any(status_path(qdir, name, j).exists() for j in jobs.job_ids)
     if proc.returncode != 0 and not submitted:  # rejected at submission (bad partition, quota, ...)
         raise RecipeError(f"{prog}: sbatch failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
-                          f"\n  script: {script}")
+                          f"\n  script: {script}; task output (if any task started): {qdir}/{name}.*.out")
     if jobs.options.poll:
         job_id_str = proc.stdout.strip().split(";")[0]
         _poll_until_done(jobs, qdir, name, job_id_str, prog)

@@ -1,0 +1,53 @@
+# Stage 4: CTC fine-tuning of the pretrained upstream, and the same architecture from scratch on fbank
+# (recipes/template.sh sources this file). One experiment per training set:
+#   $expdir/ctc_pretrained_<tag>   upstream = $pretrain_exp (stage 3), conv encoder frozen
+#   $expdir/ctc_scratch_<tag>      same transformer config, random init, fbank front-end (--ctc-baseline false: skip)
+# Training sets: --ctc-train-sets 'SET ...' (e.g. LibriSpeech train_10min train_1h), else label-fraction
+# subsets of $train_set written by `audiocl subset-labels` (nested, reproducible by --label-seed):
+# --label-fractions '0.01 0.1 1.0' gives <tag> = 1pct, 10pct, 100pct. Re-running resumes each training.
+
+: "${pretrain_exp:=$expdir/pretrain}"   # stage 3 output: release dir, checkpoint or pretraining exp dir
+: "${ctc_config:=$AUDIOCL_ROOT/configs/finetune/tiny.yaml}"
+: "${ctc_opts:=}"                       # extra key=value overrides for every fine-tuning run
+: "${ctc_train_sets:=}"
+: "${label_fractions:=0.1}"
+: "${label_seed:=0}"
+: "${ctc_baseline:=true}"
+
+# The training sets of stage 4 as "tag:data_dir" lines (used by stages 4 and 5).
+ctc_training_sets() {
+  local s f tag
+  if [ -n "$ctc_train_sets" ]; then
+    for s in $ctc_train_sets; do echo "$s:$datadir/$s"; done
+  else
+    for f in $label_fractions; do
+      tag=$(awk -v f="$f" 'BEGIN { printf "%gpct", 100 * f }')
+      echo "$tag:$datadir/${train_set}_$tag"
+    done
+  fi
+}
+
+stage_finetune() {
+  local line tag dir f
+  if [ -z "$ctc_train_sets" ]; then
+    for f in $label_fractions; do
+      tag=$(awk -v f="$f" 'BEGIN { printf "%gpct", 100 * f }')
+      audiocl subset-labels --src "$datadir/$train_set" --dst "$datadir/${train_set}_$tag" \
+        --fraction "$f" --seed "$label_seed"
+    done
+  fi
+  for line in $(ctc_training_sets); do
+    tag=${line%%:*}; dir=${line#*:}
+    # shellcheck disable=SC2086
+    ${cuda_cmd:-$cmd} "$expdir/log/finetune_ctc_pretrained_$tag.log" \
+      audiocl finetune --config "$ctc_config" --exp-dir "$expdir/ctc_pretrained_$tag" \
+        upstream.path="$pretrain_exp" data.train="$dir" $ctc_opts
+    if [ "$ctc_baseline" = true ]; then
+      # shellcheck disable=SC2086
+      ${cuda_cmd:-$cmd} "$expdir/log/finetune_ctc_scratch_$tag.log" \
+        audiocl finetune --config "$ctc_config" --exp-dir "$expdir/ctc_scratch_$tag" \
+          upstream.path="$pretrain_exp" upstream.init=random model.frontend=fbank \
+          model.freeze_finetune_updates=0 data.train="$dir" $ctc_opts
+    fi
+  done
+}
