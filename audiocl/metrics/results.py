@@ -45,6 +45,50 @@ def classification_table(rows: Iterable[tuple[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def _load(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def ssl_comparison_table(exp_root: str | Path) -> str:
+    """Pretrained vs from-scratch CTC, per training set and decode set: CER, WER and the CER ratio.
+
+    Pairs are ``ctc_pretrained_<tag>`` / ``ctc_scratch_<tag>`` (the names recipe stage 4 uses).
+    """
+    exp_root = Path(exp_root)
+    lines = ["|train set|decode set|CER pretrained|CER scratch|CER ratio|WER pretrained|WER scratch|",
+             "|---|---|---|---|---|---|---|"]
+    for pre in sorted(exp_root.glob("ctc_pretrained_*")):
+        tag = pre.name[len("ctc_pretrained_"):]
+        scr = exp_root / f"ctc_scratch_{tag}"
+        for dec in sorted(pre.glob("decode_*/metrics.json")):
+            a, b = _load(dec), _load(scr / dec.parent.name / "metrics.json")
+            if not a or not b or "cer" not in a or "cer" not in b:
+                continue
+            ca, cb = a["cer"]["rate"], b["cer"]["rate"]
+            ratio = f"{ca / cb:.2f}" if cb > 0 else "n/a"
+            lines.append(f"|{tag}|{dec.parent.name[len('decode_'):]}|{_pct(ca)}|{_pct(cb)}|{ratio}|"
+                         f"{_pct(a['wer']['rate'])}|{_pct(b['wer']['rate'])}|")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def classification_comparison_table(exp_root: str | Path) -> str:
+    """UA / WA / macro-F1 of every ``<label>_<upstream>_<train>/eval_<set>`` side by side (stage 6 names)."""
+    exp_root = Path(exp_root)
+    rows = []
+    for path in sorted(exp_root.glob("*/eval_*/metrics.json")):
+        m = _load(path)
+        if not m or "ua" not in m:
+            continue
+        rows.append(f"|{path.parent.parent.name}|{path.parent.name[len('eval_'):]}|{m['num_utts']}|"
+                    f"{_pct(m['ua'])}|{_pct(m['wa'])}|{_pct(m['macro_f1'])}|")
+    if not rows:
+        return ""
+    return "\n".join(["|experiment|eval set|Utts|UA|WA|macro-F1|", "|---|---|---|---|---|---|"] + rows)
+
+
 def collect_results(exp_root: str | Path) -> str:
     """Markdown for every ``exp_root/<exp>/<decode_or_eval dir>/metrics.json`` (sorted by name)."""
     exp_root = Path(exp_root)
@@ -66,7 +110,14 @@ def collect_results(exp_root: str | Path) -> str:
             parts.append(asr_table(asr, "wer") + "\n\n" + asr_table(asr, "cer") + "\n")
         if cls:
             parts.append(classification_table(cls) + "\n")
-    return "\n".join(parts)
+    summary = []
+    ssl = ssl_comparison_table(exp_root)
+    if ssl:
+        summary.append("### CTC: pretrained vs the same architecture from scratch (fbank)\n\n" + ssl + "\n")
+    cls_cmp = classification_comparison_table(exp_root)
+    if cls_cmp:
+        summary.append("### Utterance classification (UA = mean per-class recall)\n\n" + cls_cmp + "\n")
+    return "\n".join(summary + parts)
 
 
 def update_results_section(path: str | Path, key: str, body: str, title: str | None = None) -> None:

@@ -127,6 +127,8 @@ def extract_all(upstream: nn.Module, data_dir: str | Path, sample_rate: int = 16
     from audiocl.data.sampler import DurationBucketBatchSampler
 
     upstream.eval()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    upstream.to(device)
     ds = AudioDataset.from_data_dir(data_dir, sample_rate=sample_rate, crop_seconds=None,
                                     max_seconds=max_seconds, min_seconds=getattr(upstream, "min_samples", 0) / sample_rate)
     sampler = DurationBucketBatchSampler(ds.durations, max_batch_seconds, num_buckets=5, shuffle=False)
@@ -135,11 +137,12 @@ def extract_all(upstream: nn.Module, data_dir: str | Path, sample_rate: int = 16
         batch = collate_audio([ds[i] for i in idx])
         if batch["wav"].numel() == 0:
             continue
-        layers, flen = upstream.extract_layers(batch["wav"], batch["lengths"])
-        stacked = torch.stack([h.float() for h in layers], dim=0)  # (L, B, T, C)
+        layers, flen = upstream.extract_layers(batch["wav"].to(device), batch["lengths"].to(device))
+        stacked = torch.stack([h.float() for h in layers], dim=0).cpu()  # (L, B, T, C)
         for b, utt in enumerate(batch["utt_ids"]):
             n = max(1, int(flen[b]))
             out[utt] = stacked[:, b, :n].to(torch.float16).contiguous()
+    upstream.to("cpu")
     return out
 
 

@@ -385,6 +385,8 @@ class DecodeConfig:
     word_score: float = 0.0
     max_batch_seconds: float = 100.0
     num_threads: int = 0
+    device: str = "auto"
+    """``auto`` = the GPU when there is one, else the CPU."""
 
 
 def decode_data_dir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
@@ -405,6 +407,8 @@ def decode_data_dir(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer, _ = load_ctc_model(model_dir)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    model.to(device)
     beam = None
     if cfg.beam_size > 0:
         lexicon = None
@@ -425,7 +429,7 @@ def decode_data_dir(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
     with torch.inference_mode():
         for batch_idx in sampler:
             batch = collate_audio([ds[i] for i in batch_idx])
-            log_probs, frame_lengths = model(batch["wav"], batch["lengths"])
+            log_probs, frame_lengths = model(batch["wav"].to(device), batch["lengths"].to(device))
             texts = decode_batch(log_probs, frame_lengths, tokenizer, beam)
             for utt, text, n in zip(batch["utt_ids"], texts, frame_lengths.tolist()):
                 if n == 0:

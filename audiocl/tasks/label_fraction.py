@@ -73,7 +73,7 @@ def make_label_fraction(src: str | Path, dst: str | Path, fraction: float, seed:
             raise DataDirError(f"{src}: no file {stratify_by!r} to stratify the subset by")
     kept = choose_fraction(data.utt_ids, fraction, seed, groups)
     try:
-        from audiocl.data.datadir import subset_data_dir
+        from audiocl.data.datadir_ops import subset_data_dir
     except ImportError:  # the data layer's helper; same result through DataDir.subset
         subset_data_dir = None
     if subset_data_dir is not None:
