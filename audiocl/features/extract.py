@@ -197,6 +197,10 @@ def run_job(index: int, items: list[ExtractItem], build: Callable[[], object], o
     """Extract ``items`` into ``feats.<index>.{ark,scp}``; bad inputs are collected, never raised."""
     extractor = build()
     sample_rate = opts.sample_rate or extractor.sample_rate
+    if sample_rate != extractor.sample_rate:
+        raise FeatureError(
+            f"the {extractor.name} extractor works at {extractor.sample_rate} Hz, not --sample-rate {sample_rate}"
+        )
     out_dir = Path(opts.out_dir)
     scp = out_dir / f"feats.{index}.scp"
     writer = make_writer(opts.fmt, out_dir, f"feats.{index}", scp, opts.compression_method)
