@@ -35,10 +35,21 @@ set -euo pipefail
 : "${test_sets:=test}"
 : "${stage_dir:=$AUDIOCL_ROOT/recipes/stages}"
 
+# Stage files define their knobs (`: "${knob:=default}"`) and functions. They are sourced before the
+# command line is parsed (so their knobs are options) and again after it, with every knob the stage files
+# introduced and the command line did not change unset first: a default such as "$expdir/pretrain" then
+# follows --expdir instead of keeping the value from before parsing.
+__vars_before=" $(compgen -v | tr '\n' ' ') "
 for __stage_file in "$stage_dir"/[0-9][0-9]_*.sh; do
   [ -e "$__stage_file" ] || continue
   # shellcheck disable=SC1090
   . "$__stage_file"
+done
+declare -A __stage_knob_default=()
+for __v in $(compgen -v); do
+  if [[ "$__v" =~ ^[a-z][a-z0-9_]*$ ]] && [[ "$__vars_before" != *" $__v "* ]]; then
+    __stage_knob_default[$__v]=${!__v}
+  fi
 done
 
 help_message="${help_message:-Usage: $0 [options]}
@@ -71,6 +82,14 @@ __recipe_knobs() {
 __recipe_knobs_now=$(__recipe_knobs "$@")
 # shellcheck disable=SC1091
 . "$AUDIOCL_ROOT/recipes/utils/parse_options.sh" || exit 1
+for __v in "${!__stage_knob_default[@]}"; do
+  if [ "${!__v}" = "${__stage_knob_default[$__v]}" ]; then unset -v "$__v"; fi
+done
+for __stage_file in "$stage_dir"/[0-9][0-9]_*.sh; do  # again: defaults now see the parsed options
+  [ -e "$__stage_file" ] || continue
+  # shellcheck disable=SC1090
+  . "$__stage_file"
+done
 if [ $# -gt 0 ]; then
   echo "$0: unexpected argument '$1' (options only; see --help)" >&2
   exit 1

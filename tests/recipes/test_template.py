@@ -10,8 +10,9 @@ import pytest
 
 STAGE = '''
 : "${{fail_{name}:=false}}"
+: "${{{name}_dir:=$expdir/{name}_out}}"
 stage_{name}() {{
-  echo "{name} running with nj=$nj greeting=$greeting" >> "$trace"
+  echo "{name} running with nj=$nj greeting=$greeting dir=${name}_dir" >> "$trace"
   echo "output of {name}"
   if [ "$fail_{name}" = true ]; then echo "{name} breaks" >&2; false; echo "not reached" >> "$trace"; fi
 }}
@@ -98,7 +99,7 @@ def test_failed_stage_leaves_no_marker_and_stops_the_run(toy, tmp_path):
 def test_options_reach_stages_and_bad_options_fail(toy, tmp_path):
     r = toy("--stage", "3", "--nj", "7", "--greeting", "hi there")
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "trace.txt").read_text() == "pretrain running with nj=7 greeting=hi there\n"
+    assert (tmp_path / "trace.txt").read_text() == "pretrain running with nj=7 greeting=hi there dir=exp/pretrain_out\n"
     r = toy("--no-such-knob", "1")
     assert r.returncode == 1 and "--no-such-knob" in r.stderr
     r = toy("--stage", "two")
@@ -121,3 +122,12 @@ def test_skipped_stage_done_with_other_options_is_flagged(toy, tmp_path):
     r = toy("--stop-stage", "0", "--greeting", "b")
     assert r.returncode == 0 and _trace(tmp_path) == ["download"]
     assert "WARNING: stage 0 (download) was done with options '--greeting a', this run has '--greeting b'" in r.stdout
+
+
+def test_stage_knob_defaults_follow_parsed_options(toy, tmp_path):
+    # pretrain_dir defaults to "$expdir/pretrain_out": it must follow --expdir, and --pretrain-dir still wins.
+    r = toy("--stage", "3", "--expdir", "other", "--features-dir", "mine")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "trace.txt").read_text().split()[-1] == "dir=other/pretrain_out"
+    r = toy("--stage", "2", "--expdir", "third", "--features-dir", "mine")
+    assert (tmp_path / "trace.txt").read_text().splitlines()[-2].split()[-1] == "dir=mine"
