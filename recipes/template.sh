@@ -63,7 +63,10 @@ Options shared by all recipes (recipes/template.sh):
   --datadir DIR --expdir DIR --dumpdir DIR   where data dirs, logs/models and features go
   --train-set SET --dev-set SET --test-sets 'SET ...'
   --config FILE         source FILE (name=value lines) before the following options
-Stages: $(for f in "$stage_dir"/[0-9][0-9]_*.sh; do b=$(basename "$f" .sh); printf '%d=%s ' "$((10#${b%%_*}))" "${b#*_}"; done)"
+Stages: $(for f in "$stage_dir"/[0-9][0-9]_*.sh; do b=$(basename "$f" .sh); printf '%d=%s ' "$((10#${b%%_*}))" "${b#*_}"; done)
+Options of the stages (recipes/stages/*.sh):
+$(for v in $(printf '%s\n' "${!__stage_knob_default[@]}" | LC_ALL=C sort); do
+    printf "  --%-22s (default: '%s')\n" "${v//_/-}" "${__stage_knob_default[$v]}"; done)"
 
 # The options that shape results (all but run control), recorded in each marker: a later run with other
 # knobs is told that a finished stage it skips was made with different options.

@@ -113,6 +113,7 @@ def test_help_lists_recipe_and_shared_options_and_stages(toy):
     assert r.returncode == 0
     assert "(toy recipe)" in r.stdout and "--stop-stage N" in r.stdout
     assert "0=download 1=data 2=features 3=pretrain" in r.stdout
+    assert "--features-dir" in r.stdout and "(default: 'exp/features_out')" in r.stdout
 
 
 def test_skipped_stage_done_with_other_options_is_flagged(toy, tmp_path):
