@@ -31,6 +31,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--stratify-by", default=None, help="utt2spk or an utterance file such as utt2style")
     s.set_defaults(func=run_subset)
 
+    t = subparsers.add_parser(
+        "prepare-ft-splits",
+        help="LibriSpeech low-resource fine-tuning splits (10min, 1h, 10h, 100h): Libri-light lists when "
+        "present, else nested seeded subsets of the training data dir",
+    )
+    t.add_argument("--out", required=True, help="folder for the data dirs (OUT/<prefix><split>)")
+    t.add_argument("--splits", default="10min 1h 10h 100h")
+    t.add_argument("--train-data", default=None, help="LibriSpeech train-clean-100 data dir")
+    t.add_argument("--librilight", default=None, help="librispeech_finetuning folder of Libri-light (optional)")
+    t.add_argument("--prefix", default="train_")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=run_splits)
+
 
 def run(args: argparse.Namespace) -> int:
     import json
@@ -52,4 +65,15 @@ def run_subset(args: argparse.Namespace) -> int:
 
     kept = make_label_fraction(args.src, args.dst, args.fraction, args.seed, args.stratify_by)
     print(f"{args.dst}: {len(kept)} utterances ({args.fraction:g} of {args.src}, seed {args.seed})")
+    return 0
+
+
+def run_splits(args: argparse.Namespace) -> int:
+    from audiocl.corpora.librilight import prepare_ft_splits
+
+    res = prepare_ft_splits(args.out, args.splits.replace(",", " ").split(), train_data=args.train_data,
+                            librilight=args.librilight, seed=args.seed, prefix=args.prefix)
+    src = res.pop("splits_source")
+    for split, n in res.items():
+        print(f"{args.out}/{args.prefix}{split}: {n} utterances ({src})")
     return 0

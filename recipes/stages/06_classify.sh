@@ -4,6 +4,7 @@
 # what pretraining adds), --cls-tasks 'TRAIN:EVAL,EVAL ...' (default "$train_set:$dev_set,<test sets>";
 # IEMOCAP sets one task per left-out session). Experiments: $expdir/<label>_<upstream>_<train set>, with
 # eval_<set>/{metrics.json,confusion.png,predictions}. A missing label file skips the stage with a message.
+# --pretrain-exp DIR: the upstream (release dir, checkpoint or pretraining exp dir; default $expdir/pretrain).
 
 : "${cls_label_file:=utt2style}"
 : "${cls_config:=$AUDIOCL_ROOT/configs/finetune/style_tiny.yaml}"
@@ -12,7 +13,7 @@
 : "${cls_opts:=}"
 
 stage_classify() {
-  local tasks=$cls_tasks t tr evals e k label args
+  local tasks=$cls_tasks t tr evals e k label args up=${pretrain_exp:-$expdir/pretrain}
   label=${cls_label_file#utt2}
   [ -n "$tasks" ] || tasks="$train_set:$(echo $dev_set $test_sets | tr ' ' ',')"
   for t in $tasks; do
@@ -29,7 +30,7 @@ stage_classify() {
       # shellcheck disable=SC2086
       ${cuda_cmd:-$cmd} "$expdir/log/classify_${label}_${k}_$tr.log" \
         audiocl classify --config "$cls_config" --exp-dir "$expdir/${label}_${k}_$tr" "${args[@]}" \
-          upstream.kind="$k" upstream.path="$pretrain_exp" data.train="$datadir/$tr" \
+          upstream.kind="$k" upstream.path="$up" data.train="$datadir/$tr" \
           data.label_file="$cls_label_file" $cls_opts
     done
   done

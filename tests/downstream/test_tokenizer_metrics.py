@@ -110,3 +110,17 @@ def test_results_tables_and_section_update(tmp_path):
     update_results_section(results, "asr", "replaced", title="ASR")
     text = results.read_text()
     assert "hand notes" in text and text.count("audiocl:asr begin") == 1 and "replaced" in text
+
+
+def test_ssl_comparison_pairs_pretrained_with_scratch(tmp_path):
+    from audiocl.metrics.results import ssl_comparison_table
+
+    for kind, hyp in (("pretrained", "HELLO WORLD"), ("scratch", "HELO WRLD")):
+        d = tmp_path / f"ctc_{kind}_10pct" / "decode_test"
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps(score_texts({"u": "HELLO WORLD X"}, {"u": hyp})))
+    table = ssl_comparison_table(tmp_path)
+    row = [ln for ln in table.splitlines() if ln.startswith("|10pct|test|")][0].split("|")
+    pre, scr, ratio = float(row[3]), float(row[4]), float(row[5])
+    assert pre < scr and ratio == pytest.approx(pre / scr, abs=0.01)
+    assert "ctc_" not in collect_results(tmp_path / "nothing")
