@@ -57,9 +57,13 @@ def test_server_ignoring_range_restarts_from_zero(file_server, rt, tmp_path):
     assert (tmp_path / "c").read_bytes() == PAYLOAD
 
 
-def test_tampered_download_is_a_checksum_error_and_never_kept(file_server, rt, tmp_path):
-    tampered = bytearray(PAYLOAD)
-    tampered[1000] ^= 0xFF
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated on the server"])
+def test_tampered_download_is_a_checksum_error_and_never_kept(damage, file_server, rt, tmp_path):
+    if damage == "flipped byte":
+        tampered = bytearray(PAYLOAD)
+        tampered[1000] ^= 0xFF
+    else:
+        tampered = PAYLOAD[:-777]
     file_server.files["/d.tar.gz"] = bytes(tampered)
     dest = tmp_path / "d.tar.gz"
     with pytest.raises(ChecksumError) as err:
