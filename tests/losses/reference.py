@@ -75,11 +75,11 @@ def debiased(sim, pos, valid, t, tau_plus, beta=None):
     return _run(sim, pos, valid, row)
 
 
-def nce(sim, pos, valid, t):
+def nce(sim, pos, valid, t, num_noise=None, log_q=None, correct=True):
     def row(s, P, N, V):
-        k = max(1, len(N))
-        q = 1.0 / len(V)
-        G = {j: s[j] / t - math.log(k * q) for j in V}
+        k = max(1, len(N)) if num_noise is None else num_noise
+        q = 1.0 / len(V) if log_q is None else math.exp(log_q)
+        G = {j: s[j] / t - (math.log(k * q) if correct else 0.0) for j in V}
         pos_term = sum(-torch.log(torch.sigmoid(G[p])) for p in P) / len(P)
         neg_term = sum((-torch.log(1 - torch.sigmoid(G[n])) for n in N), s[0] * 0.0)
         return pos_term + neg_term

@@ -31,6 +31,10 @@ CASES = {
     "hard_negative_b3": (dict(temperature=0.4, tau_plus=0.05, beta=3.0),
                          lambda r, s, p, v: r.debiased(s, p, v, 0.4, 0.05, beta=3.0)),
     "nce": (dict(temperature=0.5), lambda r, s, p, v: r.nce(s, p, v, 0.5)),
+    "nce_pool": (dict(temperature=0.3, num_noise=5, noise_log_prob=-4.0),
+                 lambda r, s, p, v: r.nce(s, p, v, 0.3, num_noise=5, log_q=-4.0)),
+    "nce_uncorrected": (dict(temperature=0.3, correct=False),
+                        lambda r, s, p, v: r.nce(s, p, v, 0.3, correct=False)),
     "multi_similarity": (dict(), lambda r, s, p, v: r.multi_similarity(s, p, v, 2.0, 50.0, 1.0, 0.1)),
     "multi_similarity_mined": (dict(alpha=2.0, beta=10.0, lam=0.5, epsilon=0.05),
                                lambda r, s, p, v: r.multi_similarity(s, p, v, 2.0, 10.0, 0.5, 0.05)),
@@ -44,7 +48,8 @@ def test_objective_matches_loop_reference(case, batch, ref):
     kwargs, ref_fn = CASES[case]
     name = case.split("_in")[0] if case == "supcon_in" else case
     name = {"debiased_floor": "debiased", "hard_negative_b3": "hard_negative",
-            "multi_similarity_mined": "multi_similarity"}.get(name, name)
+            "multi_similarity_mined": "multi_similarity",
+            "nce_pool": "nce", "nce_uncorrected": "nce"}.get(name, name)
     obj = L.get(name, **kwargs).double()
     out = obj(sim, pos, valid)
     _compare(out, ref_fn(ref, sim, pos, valid), sim)
@@ -77,3 +82,21 @@ def test_the_reference_catches_a_wrong_objective(batch, ref):
     out = L.get("infonce", temperature=0.2).double()(sim, pos, valid)
     _, ref_loss = ref.infonce(sim, pos, valid, 0.25)
     assert not torch.allclose(out.loss, ref_loss)
+
+
+def test_multi_similarity_mining_ignores_easy_pairs():
+    """A negative below the easiest-to-beat positive minus epsilon, and a positive above the hardest
+    negative plus epsilon, are not mined: moving them leaves the loss unchanged, while moving a mined
+    pair changes it. (beta=2, lam=0 so that an unmined negative would contribute visibly.)"""
+    obj = L.get("multi_similarity", alpha=2.0, beta=2.0, lam=0.0, epsilon=0.1)
+    pos = torch.tensor([[True, True, False, False]])
+
+    def loss(row):
+        return obj(torch.tensor([row], dtype=torch.float64), pos).loss.item()
+
+    base = loss([0.9, 0.5, 0.45, 0.3])     # mined: positive 0.5, negative 0.45
+    assert loss([0.8, 0.5, 0.45, 0.3]) == pytest.approx(base, abs=1e-12)   # easy positive moved
+    assert loss([0.9, 0.5, 0.45, 0.1]) == pytest.approx(base, abs=1e-12)   # easy negative moved
+    assert loss([0.9, 0.45, 0.45, 0.3]) != pytest.approx(base, abs=1e-6)   # mined positive moved
+    assert loss([0.9, 0.5, 0.55, 0.3]) != pytest.approx(base, abs=1e-6)    # mined negative moved
+    assert loss([0.9, 0.8, 0.1, -0.2]) == 0.0                              # nothing informative -> 0
