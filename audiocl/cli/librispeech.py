@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "A mismatching archive is an error and is never extracted.",
     )
     d.add_argument("--dest", required=True, help="folder for the .tar.gz archives")
-    d.add_argument("--parts", type=_parts, required=True, help="parts, e.g. 'dev-clean test-clean' or comma-separated")
+    dg = d.add_mutually_exclusive_group(required=True)
+    dg.add_argument("--parts", type=_parts, help="parts, e.g. 'dev-clean test-clean' or comma-separated")
+    dg.add_argument("--sets", type=_parts, help="recipe data sets, e.g. 'train_960 dev_clean': their parts")
     d.add_argument("--base-url", default=None, help="mirror URL (default: the official OpenSLR resource 12)")
     d.add_argument("--md5-file", default=None, help="md5sum-format file replacing the official checksums (mirrors)")
     d.add_argument("--extract-to", default=None, help="where LibriSpeech/ is created (default: --dest); "
@@ -34,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "underscores>/{wav.scp,text,utt2spk,spk2utt,utt2dur[,spk2gender]}.",
     )
     p.add_argument("--corpus-dir", required=True, help="the LibriSpeech folder (holding the part folders)")
-    p.add_argument("--parts", type=_parts, required=True)
+    pg = p.add_mutually_exclusive_group(required=True)
+    pg.add_argument("--parts", type=_parts, help="one data dir per part, named like dev_clean")
+    pg.add_argument("--sets", type=_parts, help="data sets to write: a part (dev_clean) or a combination "
+                    "(train_960, train_clean_460)")
     p.add_argument("--out", required=True, help="parent folder of the data dirs")
     p.add_argument("--no-durations", action="store_true", help="skip utt2dur (reads every flac header)")
     p.set_defaults(func=run_prepare)
@@ -42,10 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     from audiocl.corpora.librispeech import (OPENSLR_BASE_URL, download_librispeech, extract_librispeech,
-                                             read_md5_file)
+                                             parts_of_sets, read_md5_file)
 
     sums = read_md5_file(args.md5_file) if args.md5_file else None
-    archives = download_librispeech(args.dest, args.parts, base_url=args.base_url or OPENSLR_BASE_URL,
+    parts = args.parts if args.parts else parts_of_sets(args.sets)
+    archives = download_librispeech(args.dest, parts, base_url=args.base_url or OPENSLR_BASE_URL,
                                     checksums=sums, retries=args.retries, timeout=args.timeout)
     for archive in archives:
         print(f"verified {archive}")
@@ -57,11 +63,10 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from audiocl.corpora.librispeech import prepare_part, data_dir_name
-    from pathlib import Path
+    from audiocl.corpora.librispeech import data_dir_name, prepare_librispeech_sets
 
-    for part in args.parts:
-        out = prepare_part(args.corpus_dir, part, Path(args.out) / data_dir_name(part),
-                           durations=not args.no_durations)
-        print(f"{part} -> {out}")
+    sets = args.sets if args.sets else [data_dir_name(p) for p in args.parts]
+    for name, out in prepare_librispeech_sets(args.corpus_dir, sets, args.out,
+                                              durations=not args.no_durations).items():
+        print(f"{name} -> {out}")
     return 0

@@ -45,6 +45,32 @@ def data_dir_name(part: str) -> str:
     return part.replace("-", "_")
 
 
+# Data sets made of several parts, named as in Kaldi's egs/librispeech/s5.
+COMBINED_SETS: dict[str, tuple[str, ...]] = {
+    "train_clean_460": ("train-clean-100", "train-clean-360"),
+    "train_960": ("train-clean-100", "train-clean-360", "train-other-500"),
+}
+
+
+def parts_of_set(name: str) -> tuple[str, ...]:
+    """The LibriSpeech parts a recipe data set is made of: ``dev_clean`` -> (dev-clean,), ``train_960`` -> 3."""
+    if name in COMBINED_SETS:
+        return COMBINED_SETS[name]
+    part = name.replace("_", "-")
+    if part not in LIBRISPEECH_MD5:
+        known = sorted([data_dir_name(p) for p in LIBRISPEECH_MD5] + list(COMBINED_SETS))
+        raise DataDirError(f"no LibriSpeech data set {name!r}; known: {', '.join(known)}")
+    return (part,)
+
+
+def parts_of_sets(names: Iterable[str]) -> list[str]:
+    """All parts needed by the given data sets, each once, in order."""
+    out: list[str] = []
+    for name in names:
+        out += [p for p in parts_of_set(name) if p not in out]
+    return out
+
+
 def read_md5_file(path: str | Path) -> dict[str, str]:
     """Read an ``md5sum``-format file (``HASH  NAME.tar.gz``) into ``{part: hash}``.
 
@@ -157,8 +183,10 @@ def _read_speakers(corpus_dir: Path) -> dict[str, str]:
     return genders
 
 
-def prepare_part(corpus_dir: str | Path, part: str, out_dir: str | Path, *, durations: bool = True) -> Path:
-    """Write the Kaldi data dir of one part (``wav.scp text utt2spk spk2utt [utt2dur spk2gender]``).
+def prepare_part(corpus_dir: str | Path, part: str | Sequence[str], out_dir: str | Path, *,
+                 durations: bool = True) -> Path:
+    """Write the Kaldi data dir of one part, or of several combined (``wav.scp text utt2spk spk2utt
+    [utt2dur spk2gender]``).
 
     Every transcript line must have its flac and every flac a transcript line; problems are collected
     and raised together as :class:`DataDirError` naming file, line and utterance. Nothing is written then.
@@ -166,16 +194,18 @@ def prepare_part(corpus_dir: str | Path, part: str, out_dir: str | Path, *, dura
     from audiocl.data.datadir import DataDir  # the data engineer's writer: sorted, atomic files
 
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
-    part_dir = corpus_dir / part
-    if not part_dir.is_dir():
-        raise DataDirError(f"no LibriSpeech part folder {part_dir} (expected LibriSpeech/{part}/<spk>/<chapter>/)")
+    parts = [part] if isinstance(part, str) else list(part)
+    for p in parts:
+        if not (corpus_dir / p).is_dir():
+            raise DataDirError(f"no LibriSpeech part folder {corpus_dir / p} (expected LibriSpeech/{p}/<spk>/<chapter>/)")
     wav_scp: dict[str, str] = {}
     text: dict[str, str] = {}
     utt2spk: dict[str, str] = {}
     problems: list[str] = []
     flacs: set[Path] = set()
     mentioned: set[str] = set()  # every id a transcript line names, good or bad
-    for trans in sorted(part_dir.glob("*/*/*.trans.txt")):
+    transcripts = [t for p in parts for t in sorted((corpus_dir / p).glob("*/*/*.trans.txt"))]
+    for trans in transcripts:
         chapter_dir = trans.parent
         spk, chapter = chapter_dir.parent.name, chapter_dir.name
         flacs.update(chapter_dir.glob("*.flac"))
@@ -211,10 +241,11 @@ def prepare_part(corpus_dir: str | Path, part: str, out_dir: str | Path, *, dura
         problems.append(f"{f}: no transcript line in its chapter's .trans.txt")
     if len(untranscribed) > 20:
         problems.append(f"... and {len(untranscribed) - 20} more flac files without transcript")
+    where_parts = ", ".join(str(corpus_dir / p) for p in parts)
     if not text and not problems:
-        problems.append(f"{part_dir}: no <spk>/<chapter>/*.trans.txt found")
+        problems.append(f"{where_parts}: no <spk>/<chapter>/*.trans.txt found")
     if problems:
-        raise DataDirError(f"LibriSpeech part {part_dir} has {len(problems)} problem(s); no data dir written",
+        raise DataDirError(f"LibriSpeech {where_parts} has {len(problems)} problem(s); no data dir written",
                            problems)
     utt2dur = None
     if durations:
@@ -237,6 +268,13 @@ def prepare_part(corpus_dir: str | Path, part: str, out_dir: str | Path, *, dura
 def prepare_librispeech(corpus_dir: str | Path, parts: Sequence[str], out_dir: str | Path) -> dict[str, Path]:
     """Prepare data dirs ``out_dir/<part as dir name>`` for each part; returns ``{part: path}``."""
     return {part: prepare_part(corpus_dir, part, Path(out_dir) / data_dir_name(part)) for part in parts}
+
+
+def prepare_librispeech_sets(corpus_dir: str | Path, sets: Sequence[str], out_dir: str | Path, *,
+                             durations: bool = True) -> dict[str, Path]:
+    """Prepare ``out_dir/<set>`` for recipe data sets (``dev_clean``, ``train_960``, ...); ``{set: path}``."""
+    return {name: prepare_part(corpus_dir, parts_of_set(name), Path(out_dir) / name, durations=durations)
+            for name in sets}
 
 
 def write_md5_file(path: str | Path, sums: dict[str, str]) -> None:

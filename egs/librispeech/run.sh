@@ -18,21 +18,21 @@ dev_set=dev_clean
 test_sets="test_clean test_other"
 
 help_message="Usage: $0 [options]
-LibriSpeech (OpenSLR 12). The parts downloaded are those of the sets (dev_clean -> dev-clean.tar.gz).
+LibriSpeech (OpenSLR 12). The parts downloaded are those of the sets (dev_clean -> dev-clean.tar.gz;
+train_960 -> the three training parts, combined into one data dir).
 Corpus options:
   --base-url URL        where <part>.tar.gz lives (default: $base_url)
   --md5-file FILE       md5sum-format checksums for a mirror with repackaged archives (default: official)
   --db DIR              archives and extracted corpus (default: $db)"
 
-# Parts from the data-dir names of the sets.
-librispeech_parts() { recipe_sets | tr '_' '-' | tr '\n' ' '; }
-
+# The data sets name their parts: dev_clean = dev-clean.tar.gz; train_960 and train_clean_460 combine the
+# training parts as in Kaldi's egs/librispeech/s5 (audiocl/corpora/librispeech.py: COMBINED_SETS).
 corpus_download() {
-  local/download.sh --base-url "$base_url" --md5-file "$md5_file" "$db" "$(librispeech_parts)"
+  local/download.sh --base-url "$base_url" --md5-file "$md5_file" "$db" "$(recipe_sets | tr '\n' ' ')"
 }
 
 corpus_data() {
-  local/data.sh "$db/LibriSpeech" "$(librispeech_parts)" "$datadir"
+  local/data.sh "$db/LibriSpeech" "$(recipe_sets | tr '\n' ' ')" "$datadir"
 }
 
 . "$AUDIOCL_ROOT/recipes/template.sh"

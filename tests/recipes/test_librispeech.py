@@ -9,8 +9,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from audiocl.corpora.librispeech import (LIBRISPEECH_MD5, data_dir_name, extract_librispeech, prepare_librispeech,
-                                         read_md5_file, write_md5_file)
+from audiocl.corpora.librispeech import (LIBRISPEECH_MD5, data_dir_name, extract_librispeech, parts_of_sets,
+                                         prepare_librispeech, prepare_librispeech_sets, read_md5_file, write_md5_file)
 from audiocl.data.datadir import DataDir, validate_data_dir
 from audiocl.errors import ChecksumError, DataDirError, DownloadError
 from audiocl.recipe.download import download_file, md5sum
@@ -105,6 +105,21 @@ def test_extract_and_prepare_from_the_librispeech_layout(make_librispeech_tgz, t
     assert all(os.path.isfile(p) for p in dd.wav_scp.values())
     assert dd.utt2dur and all(abs(d - 0.4) < 1e-3 for d in dd.utt2dur.values())
     assert (out / "spk2gender").read_text() == "1272 m\n84 f\n"
+
+
+def test_combined_set_merges_parts(make_librispeech_tgz, tmp_path):
+    assert parts_of_sets(["train_960", "dev_clean", "train_clean_460"]) == [
+        "train-clean-100", "train-clean-360", "train-other-500", "dev-clean"]
+    with pytest.raises(DataDirError, match="no LibriSpeech data set 'train_961'"):
+        parts_of_sets(["train_961"])
+    texts = {}
+    for part, spk in (("train-clean-100", ("19", "198")), ("train-clean-360", ("100", "121669"))):
+        data, t = make_librispeech_tgz(part, speakers=(spk,), utts=1)
+        texts.update(t)
+        (tmp_path / f"{part}.tar.gz").write_bytes(data)
+        corpus = extract_librispeech(tmp_path / f"{part}.tar.gz", tmp_path / "db")
+    out = prepare_librispeech_sets(corpus, ["train_clean_460"], tmp_path / "data")["train_clean_460"]
+    assert out.name == "train_clean_460" and DataDir.load(out).text == texts
 
 
 def test_prepare_reports_missing_audio_and_untranscribed_files(make_librispeech_tgz, tmp_path):
