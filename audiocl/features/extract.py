@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,6 +315,3 @@ def _run_parallel(parts, build_args, opts, bar) -> list[JobResult]:
             raise r
     return results
 
-
-def default_threads(nj: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, nj))

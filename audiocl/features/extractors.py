@@ -103,9 +103,20 @@ class SignalFeatureExtractor:
     def __call__(self, wavs: list[np.ndarray]) -> list[np.ndarray]:
         if not wavs:
             return []
-        from audiocl.features.compute import compute_features_batch
+        import torch
 
-        return compute_features_batch(wavs, self.cfg, device=self.device).unpad()
+        from audiocl.features.compute import compute_features_batch, compute_padded
+
+        if torch.device(self.device).type != "cpu":
+            return compute_features_batch(wavs, self.cfg, device=self.device).unpad()
+        # On the CPU the batched path gains nothing (valid frames are computed in pieces either way);
+        # one utterance at a time skips the padded copy of the batch.
+        out = []
+        for w in wavs:
+            x = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
+            res = compute_padded(x.unsqueeze(0), torch.tensor([x.numel()]), self.cfg)
+            out.append(res.feats[0, : int(res.lengths[0])].numpy())
+        return out
 
 
 def _field_types(cls) -> dict[str, type]:
