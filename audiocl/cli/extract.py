@@ -35,7 +35,7 @@ def register(subparsers) -> None:
                    help="ark: Kaldi feats.N.ark + feats.scp (kaldiio); npy: one .npy per utterance + feats.scp index")
     p.add_argument("--type", choices=sorted(plugins), default=None,
                    help="feature type (default fbank); " + "; ".join(f"{n}: {pl.help}" for n, pl in sorted(plugins.items())))
-    p.add_argument("--nj", type=int, default=1, help="parallel jobs (contiguous splits, merged in order)")
+    p.add_argument("--nj", type=int, default=1, help="parallel jobs (contiguous splits, merged in order; at most one job per 4 utterances)")
     p.add_argument("--sample-rate", type=int, default=None,
                    help="rate to read audio at (resampling others; default: the extractor's, 16000 for fbank)")
     p.add_argument("--strict-sample-rate", action="store_true",

@@ -27,6 +27,7 @@ from audiocl.features.cmvn import CmvnStats, utterance_cmvn
 from audiocl.features.writers import make_writer, merge_index_files
 from audiocl.utils.io import atomic_write_text
 
+MIN_UTTS_PER_JOB = 4
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".sph", ".aiff", ".aif", ".au")
 
 
@@ -232,15 +233,25 @@ def run_job(index: int, items: list[ExtractItem], build: Callable[[], object], o
                      None if stats is None or stats.stats is None else stats.stats, writer.num_frames)
 
 
-def _worker(index, items, build_args, opts, queue):
+_PROGRESS_QUEUE = None
+
+
+def _init_worker(queue) -> None:
+    global _PROGRESS_QUEUE
+    _PROGRESS_QUEUE = queue
+
+
+def _worker(index, items, build_args, opts):
     """Entry point of a parallel job (a fresh process): limit threads, build the extractor there."""
     import torch
 
     torch.set_num_threads(max(1, opts.threads_per_job))
     from audiocl.features.extractors import build_extractor
 
+    queue = _PROGRESS_QUEUE
     try:
-        return run_job(index, items, lambda: build_extractor(build_args), opts, lambda n: queue.put(n))
+        return run_job(index, items, lambda: build_extractor(build_args), opts,
+                       (lambda n: queue.put(n)) if queue is not None else (lambda n: None))
     except AudioclError as exc:  # a job-wide user error (bad options): report it, do not hang the parent
         return exc
 
@@ -254,7 +265,8 @@ def run_extraction(items: Sequence[ExtractItem], build_args: argparse.Namespace,
 
     out_dir = Path(opts.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = split_items(items, opts.nj)
+    # a parallel job costs an interpreter start and a torch import: no job for fewer than MIN_UTTS_PER_JOB
+    parts = split_items(items, max(1, min(opts.nj, len(items) // MIN_UTTS_PER_JOB)))
     bar = tqdm(total=len(items), file=sys.stderr, unit="utt", desc="extract", disable=not opts.progress,
                dynamic_ncols=True)
     try:
@@ -289,27 +301,26 @@ def run_extraction(items: Sequence[ExtractItem], build_args: argparse.Namespace,
 
 
 def _run_parallel(parts, build_args, opts, bar) -> list[JobResult]:
+    import queue as queue_mod
+
     ctx = mp.get_context("spawn")  # a fresh interpreter per job: safe with torch threads and CUDA
-    manager = ctx.Manager()
-    queue = manager.Queue()
+    progress = ctx.Queue()
     args = argparse.Namespace(**{k: v for k, v in vars(build_args).items() if k != "func"})
-    try:
-        with ctx.Pool(processes=len(parts)) as pool:
-            pending = [pool.apply_async(_worker, (k + 1, part, args, opts, queue)) for k, part in enumerate(parts)]
+
+    def drain(timeout: float | None) -> None:
+        try:
+            bar.update(progress.get(timeout=timeout) if timeout else progress.get_nowait())
             while True:
-                while not queue.empty():
-                    bar.update(queue.get())
-                if all(p.ready() for p in pending):
-                    break
-                try:
-                    bar.update(queue.get(timeout=0.2))
-                except Exception:  # queue.Empty from the manager proxy
-                    pass
-            while not queue.empty():
-                bar.update(queue.get())
-            results = [p.get() for p in pending]
-    finally:
-        manager.shutdown()
+                bar.update(progress.get_nowait())
+        except queue_mod.Empty:
+            pass
+
+    with ctx.Pool(processes=len(parts), initializer=_init_worker, initargs=(progress,)) as pool:
+        pending = [pool.apply_async(_worker, (k + 1, part, args, opts)) for k, part in enumerate(parts)]
+        while not all(p.ready() for p in pending):
+            drain(0.2)
+        results = [p.get() for p in pending]
+        drain(None)
     for r in results:
         if isinstance(r, AudioclError):
             raise r

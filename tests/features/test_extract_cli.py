@@ -46,7 +46,7 @@ def test_datadir_ark_matches_library_and_updates_datadir(tmp_path, write_tone, c
 
 def test_nj2_npy_equals_nj1_and_segments(tmp_path, write_tone):
     wavs = {f"r{i}": write_tone(f"w/r{i}.wav", seconds=1.0, seed=i) for i in range(2)}
-    segments = {f"r{i}-{j}": (f"r{i}", 0.3 * j, 0.3 * j + 0.3) for i in range(2) for j in range(3)}
+    segments = {f"r{i}-{j}": (f"r{i}", 0.25 * j, 0.25 * j + 0.25) for i in range(2) for j in range(4)}
     dd = _datadir(tmp_path / "dd", wavs, segments)
     args = ["--type", "mfcc", "--num-ceps", "20", "--num-mel-bins", "30", "--no-progress", "--no-update-data-dir"]
     assert main(["extract", str(dd), "--out", str(tmp_path / "o1"), *args]) == 0
