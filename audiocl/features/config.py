@@ -1,7 +1,7 @@
 """Typed configs of the three feature types: Kaldi fbank, Kaldi MFCC and librosa-style log-mel.
 
 Option names are Kaldi's (``compute-fbank-feats --help``) with dashes turned into underscores, so a
-Kaldi ``conf/fbank.conf`` carries over line by line (see :func:`audiocl.features.options.parse_kaldi_conf`).
+Kaldi ``conf/fbank.conf`` carries over line by line (see :func:`audiocl.features.extractors.parse_kaldi_conf`).
 
 Defaults are Kaldi's, with these deliberate exceptions (each says why):
 
