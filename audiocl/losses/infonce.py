@@ -18,7 +18,6 @@ views = the symmetric NT-Xent) or :func:`audiocl.losses.pairs.cross_modal_pairs`
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from audiocl.losses.base import (ContrastiveObjective, LossOutput, TemperatureMixin, masked_logsumexp, register,

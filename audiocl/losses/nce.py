@@ -22,7 +22,6 @@ which score with unnormalized logits; 0.1 keeps cosine similarities on the scale
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F

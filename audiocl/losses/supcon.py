@@ -14,7 +14,6 @@ Default ``tau = 0.1`` (the paper's best temperature). Build ``pos`` from labels 
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor
