@@ -59,11 +59,30 @@ def autocast(device, dtype):
     return contextlib.nullcontext()
 
 
+def model_config(preset: str):
+    """``(Wav2Vec2Config, source)``: the ``model:`` section of ``configs/pretrain/<preset>.yaml`` when
+    present (what ``audiocl pretrain`` trains), else the built-in ``WAV2VEC2_PRESETS`` entry."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from audiocl.models.wav2vec2 import Wav2Vec2Config
+
+    path = Path(__file__).resolve().parent.parent / "configs" / "pretrain" / f"{preset}.yaml"
+    if path.is_file():
+        node = OmegaConf.load(path)
+        if node.get("ssl_type", "wav2vec2") == "wav2vec2" and "model" in node:
+            cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Wav2Vec2Config), node.model))
+            return cfg, str(path)
+    return Wav2Vec2Config.preset(preset), f"WAV2VEC2_PRESETS[{preset!r}]"
+
+
 def build(preset: str, device, with_hf: bool):
     from audiocl.hub.convert_hf import config_to_hf, load_hf_into
-    from audiocl.models.wav2vec2 import Wav2Vec2Config, Wav2Vec2ForPretraining
+    from audiocl.models.wav2vec2 import Wav2Vec2ForPretraining
 
-    cfg = Wav2Vec2Config.preset(preset)
+    cfg, source = model_config(preset)
+    print(f"# {preset}: model config from {source}", flush=True)
     ours = Wav2Vec2ForPretraining(cfg)
     hf = None
     if with_hf:

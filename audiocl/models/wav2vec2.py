@@ -123,13 +123,14 @@ class Wav2Vec2Config:
 
 
 WAV2VEC2_PRESETS: dict[str, dict[str, Any]] = {
-    # Small enough to learn on 2 CPU cores in minutes (our choice, not a paper setting): 128-channel
-    # conv encoder with the BASE strides (20 ms frames), 4 x 192 transformer, 2 x 64 codebook.
+    # Same values as configs/pretrain/tiny.yaml (our setting, not a paper one; learns in minutes on 2 CPU
+    # cores): 64-channel conv encoder with the BASE strides (20 ms frames), 4 x 128 post-LN transformer,
+    # 2 x 64 codebook, 50 negatives.
     "tiny": dict(
-        conv_layers=[[128, 10, 5]] + [[128, 3, 2]] * 4 + [[128, 2, 2]] * 2,
-        encoder_embed_dim=192, encoder_ffn_dim=768, encoder_layers=4, encoder_attention_heads=4,
+        conv_layers=[[64, 10, 5]] + [[64, 3, 2]] * 4 + [[64, 2, 2]] * 2,
+        encoder_embed_dim=128, encoder_ffn_dim=512, encoder_layers=4, encoder_attention_heads=4,
         conv_pos=32, conv_pos_groups=8, encoder_layerdrop=0.0, latent_vars=64, final_dim=64,
-        num_negatives=50,
+        latent_temp=[2.0, 0.5, 0.98], num_negatives=50,
     ),
     "base": {},
     # fairseq wav2vec2_large_librivox (LV-60): pre-LN, layer-norm conv encoder with bias, 24 x 1024.

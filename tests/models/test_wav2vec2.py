@@ -45,7 +45,7 @@ def test_registry_and_interface(w2v2_cfg):
 def test_config_from_yaml_overrides_roundtrip():
     cfg = resolve_config(Wav2Vec2Config, overrides=["encoder_layers=3", "loss_kwargs.temperature=0.2"])
     assert cfg.encoder_layers == 3 and cfg.loss_kwargs == {"temperature": 0.2}
-    assert Wav2Vec2Config.preset("tiny").encoder_embed_dim == 192
+    assert Wav2Vec2Config.preset("tiny").encoder_embed_dim == 128
 
 
 def test_contrastive_logits_equal_naive_cosine_reference(w2v2_cfg):
