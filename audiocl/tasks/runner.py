@@ -140,7 +140,7 @@ def build_trainer(cfg: TrainerConfig, exp_dir: str | Path, *, callbacks: Sequenc
         SamplerProgressCallback(),
         *callbacks,
     ]
-    loggers = [CSVLogger(str(layout.log_dir), name="csv")]
+    loggers = [CSVLogger(str(layout.log_dir), name="csv", flush_logs_every_n_steps=max(10, cfg.log_every_n_steps))]
     try:
         loggers.append(TensorBoardLogger(str(layout.log_dir), name="tensorboard", default_hp_metric=False))
     except ModuleNotFoundError:  # tensorboard is a dependency, but keep CSV-only training possible

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 from torch import nn
 
@@ -61,6 +62,34 @@ class ToyTask(AudioclTask):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+class DumpCallback(pl.Callback):
+    """Save the first step's (all-reduced) gradients, the per-step loss averaged over ranks, and the final weights."""
+
+    def __init__(self, out_dir):
+        self.out_dir = Path(out_dir)
+        self.losses = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if trainer.global_step == 0:
+            grads = {n: p.grad.detach().clone() for n, p in pl_module.named_parameters() if p.grad is not None}
+            torch.save(grads, self.out_dir / f"grads_rank{trainer.global_rank}.pt")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"].detach().clone()
+        n = torch.tensor(float(batch["wav"].shape[0]))
+        if trainer.world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(loss)
+            loss /= trainer.world_size
+            dist.all_reduce(n)
+        self.losses.append((float(loss), float(n)))
+
+    def on_train_end(self, trainer, pl_module):
+        torch.save({"losses": self.losses, "params": {k: v.clone() for k, v in pl_module.state_dict().items()}},
+                   self.out_dir / f"final_rank{trainer.global_rank}.pt")
+
+
 def load_items(path):
     return [AudioItem(**d) for d in json.loads(Path(path).read_text())]
 
@@ -78,7 +107,8 @@ def main(argv):
     task = ToyTask(load_items(items_path), max_steps=max_steps,
                    max_batch_seconds=float(opts.get("mbs", 2.0)),
                    dropout=float(opts.get("dropout", 0.1)))
-    metrics = run_training(task, cfg, exp_dir, config={"toy": opts})
+    callbacks = [DumpCallback(opts["dump"])] if "dump" in opts else []
+    metrics = run_training(task, cfg, exp_dir, config={"toy": opts}, callbacks=callbacks)
     if metrics:
         print("FINAL", json.dumps(metrics))
     return 0
