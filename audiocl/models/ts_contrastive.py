@@ -83,9 +83,11 @@ class TSContrastiveModel(nn.Module):
             raise ConfigError(f"method must be 'ts2vec' or 'simclr', got {cfg.method!r}")
         self.cfg = cfg
         self.in_channels = in_channels
-        self.encoder = build_ts_encoder(cfg.encoder, in_channels)
         d = cfg.encoder.repr_dim
-        self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, cfg.proj_dim)) if cfg.method == "simclr" else None
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(cfg.seed)
+            self.encoder = build_ts_encoder(cfg.encoder, in_channels)
+            self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, cfg.proj_dim)) if cfg.method == "simclr" else None
         kw = dict(cfg.loss_kwargs) or ({"temperature": 1.0} if cfg.method == "ts2vec" else {"temperature": 0.2})
         if cfg.loss != "infonce" and not cfg.loss_kwargs:
             kw = {}
@@ -93,6 +95,9 @@ class TSContrastiveModel(nn.Module):
         self.history: list[dict[str, float]] = []
         self.dbpm: DynamicBadPairMining | None = None
         self.train_seconds = 0.0
+        self.pair_hook: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+        """Optional ``(batch (B, T, C), sample ids) -> source of view 2``; experiments use it to corrupt
+        known positive pairs (:mod:`audiocl.ts.dbpm_experiment`)."""
 
     # -- helpers -------------------------------------------------------------------------------
     def _check_channels(self, X: np.ndarray, what: str) -> None:
@@ -103,10 +108,11 @@ class TSContrastiveModel(nn.Module):
                 f"{what}: has {X.shape[2]} channels but the model was built/fitted with {self.in_channels}"
             )
 
-    def _loss_step(self, xb: Tensor, ids: Tensor, rng: np.random.Generator, gen: torch.Generator) -> tuple[Tensor, Tensor, dict]:
+    def _loss_step(self, xb: Tensor, ids: Tensor, rng: np.random.Generator, gen: torch.Generator,
+                   xb2: Tensor | None = None) -> tuple[Tensor, Tensor, dict]:
         cfg = self.cfg
         if cfg.method == "ts2vec":
-            v1, v2, crop_l = OverlapCrop(cfg.temporal_unit)(xb, rng)
+            v1, v2, crop_l = OverlapCrop(cfg.temporal_unit)(xb, rng, xb2)
             pad1, pad2 = _missing_steps(v1), _missing_steps(v2)
             m1 = timestamp_mask(pad1.shape, cfg.mask_prob, gen)
             m2 = timestamp_mask(pad2.shape, cfg.mask_prob, gen)
@@ -120,8 +126,8 @@ class TSContrastiveModel(nn.Module):
             lengths = torch.as_tensor(_lengths_t(xb))
             aug = SimCLRAugment()
             views = []
-            for _ in range(2):
-                v = aug(xb, lengths, gen)
+            for src in (xb, xb if xb2 is None else xb2):
+                v = aug(src, lengths, gen)
                 pad = _missing_steps(v)
                 z = self.encoder(v, pad, timestamp_mask(pad.shape, cfg.mask_prob * 0.2, gen))
                 views.append(self.head(masked_max_pool(z, pad)))
@@ -146,7 +152,12 @@ class TSContrastiveModel(nn.Module):
         self._check_channels(X, "fit")
         if cfg.num_threads > 0:
             torch.set_num_threads(cfg.num_threads)
-        torch.manual_seed(cfg.seed)
+        with torch.random.fork_rng(devices=[]):  # dropout draws from a seeded, private RNG state
+            torch.manual_seed(cfg.seed)
+            return self._fit(X, iters, verbose, on_epoch_end)
+
+    def _fit(self, X: np.ndarray, iters: int | None, verbose: bool, on_epoch_end) -> "TSContrastiveModel":
+        cfg = self.cfg
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         n_iters = iters or cfg.iters or default_iters(X)
@@ -174,7 +185,10 @@ class TSContrastiveModel(nn.Module):
                     xb = xb[:, st: st + cfg.max_train_length]
                 xb_t = torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))
                 ids = torch.from_numpy(idx.astype(np.int64))
-                loss, _, logs = self._loss_step(xb_t, ids, rng, gen)
+                xb2_t = None
+                if self.pair_hook is not None:
+                    xb2_t = torch.from_numpy(np.ascontiguousarray(self.pair_hook(xb, idx), dtype=np.float32))
+                loss, _, logs = self._loss_step(xb_t, ids, rng, gen, xb2_t)
                 if not torch.isfinite(loss):
                     raise TimeSeriesInputError(f"fit: non-finite loss at iteration {it}; check the input for extreme values")
                 opt.zero_grad(set_to_none=True)

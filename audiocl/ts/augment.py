@@ -72,7 +72,9 @@ class OverlapCrop:
 
     temporal_unit: int = 0
 
-    def __call__(self, x: Tensor, rng: np.random.Generator) -> tuple[Tensor, Tensor, int]:
+    def __call__(self, x: Tensor, rng: np.random.Generator, x_other: Tensor | None = None) -> tuple[Tensor, Tensor, int]:
+        """``x_other`` (same shape as ``x``): take view 2 from it at the same window positions
+        (used to corrupt known pairs in the DBPM experiment); default ``x``."""
         b, t, _ = x.shape
         lo = 2 ** (self.temporal_unit + 1)
         if t < lo:
@@ -84,7 +86,7 @@ class OverlapCrop:
         eright = int(rng.integers(right, t + 1))
         offset = torch.as_tensor(rng.integers(-eleft, t - eright + 1, size=b), device=x.device)
         v1 = take_windows(x, offset + eleft, right - eleft)
-        v2 = take_windows(x, offset + left, eright - left)
+        v2 = take_windows(x if x_other is None else x_other, offset + left, eright - left)
         return v1, v2, crop_l
 
 

@@ -1,0 +1,128 @@
+"""Encoders (masks, NaN, variable length) and the TS2Vec hierarchical / NT-Xent losses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audiocl.errors import ConfigError
+from audiocl.losses import get
+from audiocl.losses.ts_hierarchical import hierarchical_contrastive_loss, nt_xent_loss
+from audiocl.nn.ts_encoders import TSEncoderConfig, build_ts_encoder, masked_max_pool
+
+
+@pytest.mark.parametrize("name", ["dilated_cnn", "resnet1d", "transformer"])
+def test_encoders_shape_nan_and_padding(name):
+    torch.manual_seed(0)
+    enc = build_ts_encoder(TSEncoderConfig(name=name, hidden=8, repr_dim=12, depth=2), in_channels=3).eval()
+    x = torch.randn(4, 20, 3)
+    x[0, 5, 1] = float("nan")  # a missing value inside a series
+    x[1, 15:] = float("nan")  # a shorter series (padding)
+    pad = torch.isnan(x).all(-1)
+    z = enc(x, pad)
+    assert z.shape == (4, 20, 12)
+    assert torch.isfinite(z).all()
+    assert (z[1, 15:] == 0).all()  # padded steps are zeroed at the output
+
+
+def test_transformer_output_does_not_depend_on_padding():
+    torch.manual_seed(0)
+    enc = build_ts_encoder(TSEncoderConfig(name="transformer", hidden=8, repr_dim=6, depth=2), 2).eval()
+    x = torch.randn(1, 10, 2)
+    xp = torch.cat([x, torch.full((1, 7, 2), float("nan"))], 1)
+    z = enc(x)
+    zp = enc(xp, torch.isnan(xp).all(-1))
+    assert torch.allclose(z, zp[:, :10], atol=1e-5)
+    assert torch.allclose(masked_max_pool(z), masked_max_pool(zp, torch.isnan(xp).all(-1)), atol=1e-5)
+
+
+def test_timestamp_mask_changes_output_and_unknown_encoder_errors():
+    torch.manual_seed(0)
+    enc = build_ts_encoder(TSEncoderConfig(hidden=8, repr_dim=8, depth=2), 1).eval()
+    x = torch.randn(2, 16, 1)
+    m = torch.zeros(2, 16, dtype=torch.bool)
+    m[:, 3] = True
+    assert not torch.allclose(enc(x), enc(x, None, m))
+    with pytest.raises(ConfigError, match="unknown time-series encoder"):
+        build_ts_encoder(TSEncoderConfig(name="lstm"), 1)
+    with pytest.raises(ValueError, match="expected input"):
+        enc(torch.randn(2, 16, 3))
+
+
+def _reference_ts2vec(z1, z2, alpha=0.5):
+    """Independent loop implementation of the paper's loss (softmax over dot products, self excluded)."""
+
+    def inst(a, b):
+        bsz, t, _ = a.shape
+        total = 0.0
+        for s in range(t):
+            z = torch.cat([a[:, s], b[:, s]], 0)
+            sim = z @ z.T
+            for i in range(2 * bsz):
+                j = (i + bsz) % (2 * bsz)
+                others = [k for k in range(2 * bsz) if k != i]
+                total += -(sim[i, j] - torch.logsumexp(sim[i, others], 0))
+        return total / (2 * bsz * t)
+
+    def temp(a, b):
+        bsz, t, _ = a.shape
+        total = 0.0
+        for n in range(bsz):
+            z = torch.cat([a[n], b[n]], 0)
+            sim = z @ z.T
+            for i in range(2 * t):
+                j = (i + t) % (2 * t)
+                others = [k for k in range(2 * t) if k != i]
+                total += -(sim[i, j] - torch.logsumexp(sim[i, others], 0))
+        return total / (2 * t * bsz)
+
+    loss, d = 0.0, 0
+    while z1.shape[1] > 1:
+        loss = loss + alpha * inst(z1, z2) + (1 - alpha) * temp(z1, z2)
+        d += 1
+        z1 = F.max_pool1d(z1.transpose(1, 2), 2).transpose(1, 2)
+        z2 = F.max_pool1d(z2.transpose(1, 2), 2).transpose(1, 2)
+    if z1.shape[1] == 1:
+        loss = loss + alpha * inst(z1, z2)
+        d += 1
+    return loss / d
+
+
+def test_hierarchical_loss_matches_reference_and_per_sample_mean():
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(3, 6, 4), torch.randn(3, 6, 4)
+    out = hierarchical_contrastive_loss(z1, z2)
+    ref = _reference_ts2vec(z1, z2)
+    assert math.isclose(out.loss.item(), float(ref), rel_tol=1e-5)
+    assert out.per_sample.shape == (3,)
+    assert math.isclose(out.per_sample.mean().item(), out.loss.item(), rel_tol=1e-6)
+
+
+def test_hierarchical_loss_ignores_invalid_steps_and_takes_any_objective():
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(4, 8, 5), torch.randn(4, 8, 5)
+    v = torch.ones(4, 8, dtype=torch.bool)
+    v[0, 6:] = False
+    a = hierarchical_contrastive_loss(z1, z2, v, v)
+    z1b, z2b = z1.clone(), z2.clone()
+    z1b[0, 6:] = 100.0  # garbage at padded steps must not matter
+    z2b[0, 6:] = -100.0
+    b = hierarchical_contrastive_loss(z1b, z2b, v, v)
+    assert torch.allclose(a.per_sample, b.per_sample, atol=1e-5)
+    dcl = hierarchical_contrastive_loss(z1, z2, objective=get("dcl"), similarity="cosine")
+    assert torch.isfinite(dcl.loss) and not torch.allclose(dcl.loss, a.loss)
+    (z1r := z1.clone().requires_grad_()).retain_grad()
+    hierarchical_contrastive_loss(z1r, z2).loss.backward()
+    assert torch.isfinite(z1r.grad).all()
+
+
+def test_nt_xent_per_sample_and_aligned_views_score_lower():
+    torch.manual_seed(0)
+    h = torch.randn(6, 16)
+    aligned = nt_xent_loss(h, h + 0.01 * torch.randn(6, 16))
+    random = nt_xent_loss(h, torch.randn(6, 16))
+    assert aligned.per_sample.shape == (6,)
+    assert aligned.loss < random.loss
