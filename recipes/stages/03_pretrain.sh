@@ -1,0 +1,30 @@
+# Stage 3: self-supervised pretraining (recipes/template.sh sources this file).
+# Knobs: --ssl-type wav2vec2|cpc, --ssl-config YAML (default: configs/pretrain/tiny.yaml, or cpc_tiny.yaml
+# for cpc), --ssl-opts 'key=value ...' (more overrides, e.g. 'trainer.max_steps=2000 trainer.devices=4'),
+# --pretrain-exp DIR (default: $expdir/pretrain). Trains on $datadir/$train_set with `audiocl pretrain`
+# (one $cuda_cmd job; DDP/SLURM launch: docs/distributed.md), then exports the release to
+# $pretrain_exp/release (model.safetensors + config.yaml). Re-running an interrupted stage resumes the
+# training from $pretrain_exp/checkpoints/last.ckpt.
+
+: "${ssl_type:=wav2vec2}"
+: "${ssl_config:=}"
+: "${ssl_opts:=}"
+: "${pretrain_exp:=$expdir/pretrain}"
+
+stage_pretrain() {
+  local config=$ssl_config
+  if [ -z "$config" ]; then
+    if [ "$ssl_type" = cpc ]; then config=$AUDIOCL_ROOT/configs/pretrain/cpc_tiny.yaml
+    else config=$AUDIOCL_ROOT/configs/pretrain/tiny.yaml; fi
+  fi
+  if [ ! -f "$datadir/$train_set/wav.scp" ]; then
+    echo "no data dir $datadir/$train_set (missing wav.scp): run stage 1 first (--stage 1)" >&2
+    return 1
+  fi
+  # shellcheck disable=SC2086
+  ${cuda_cmd:-$cmd} "$expdir/log/pretrain_${ssl_type}.log" \
+    audiocl pretrain --data "$datadir/$train_set" --exp-dir "$pretrain_exp" --ssl-type "$ssl_type" \
+      --config "$config" trainer.progress_bar=false $ssl_opts
+  audiocl export --ckpt "$pretrain_exp" --out "$pretrain_exp/release"
+  log "pretraining metrics: $pretrain_exp/metrics.json, loss curve: $pretrain_exp/loss_curve.png"
+}
