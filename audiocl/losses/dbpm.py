@@ -56,6 +56,11 @@ class DBPMConfig:
     """``bounded`` (ours, in (0, 1]) or ``paper`` (the Gaussian density, see module docstring)."""
     mine_noisy: bool = True
     mine_faulty: bool = True
+    batch_relative: bool = False
+    """Record ``loss / batch mean loss`` instead of the raw loss (our option, not the paper's).
+    With TS2Vec's random crop lengths every batch has its own loss level, and that shared
+    batch-level swing drowns a pair's own deviation; dividing by the batch mean removes it. The
+    paper's setting (fixed-length views) has no such swing, so the default keeps the raw loss."""
 
 
 class DynamicBadPairMining(nn.Module):
@@ -154,9 +159,13 @@ class DynamicBadPairMining(nn.Module):
             raise ValueError(f"sample ids must lie in [0, {self.num_samples}); got range [{int(ids.min())}, {int(ids.max())}]")
         keep = torch.ones_like(ids, dtype=torch.bool) if valid is None else valid.to(ids.device)
         with torch.no_grad():
-            self.epoch_sum.index_add_(0, ids[keep], per_sample.detach()[keep.to(per_sample.device)].double().to(self.epoch_sum.device))
+            score = per_sample.detach()
+            if self.cfg.batch_relative:
+                kept = score[keep.to(score.device)]
+                score = score / kept.mean().clamp(min=1e-8) if kept.numel() else score
+            self.epoch_sum.index_add_(0, ids[keep], score[keep.to(score.device)].double().to(self.epoch_sum.device))
             self.epoch_count.index_add_(0, ids[keep], torch.ones_like(ids[keep]))
-        w, flag = self.weights(per_sample, ids)
+        w, flag = self.weights(score, ids)
         self.last_weights, self.last_flags = w, flag
         if flag.any():
             self.flag_counts.index_add_(0, ids[flag.to(ids.device)], torch.ones_like(ids[flag.to(ids.device)]))

@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--save-model", action="store_true")
     r.add_argument("--verbose", action="store_true")
     r.add_argument("overrides", nargs="*", help="TSContrastiveConfig key=value overrides")
+    k = sub.add_parser("check", help="stage 1: every dataset's shipped files load offline and pass the input checks")
+    k.add_argument("--datasets", nargs="+", default=SHIPPED_CLASSIFICATION)
     c = sub.add_parser("collect", help="write RESULTS.md from exp/*/*/seed*/result.json")
     c.add_argument("--exp", type=Path, required=True)
     c.add_argument("--out", type=Path, required=True)
@@ -138,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                         res = run_one(name, seed, dbpm, args.exp, args.overrides, save_model=args.save_model, verbose=args.verbose)
                         print(f"{name} seed={seed} dbpm={dbpm}: svm={res['svm_acc']:.4f} linear={res['linear_acc']:.4f} "
                               f"train={res['train_seconds']:.1f}s", flush=True)
+        elif args.cmd == "check":
+            for name in args.datasets:
+                for split in ("train", "test"):
+                    d = load_ucr_uea(name, split)
+                    check_series(d.X, what=f"{name} {split}")
+                    print(f"{name} {split}: {d.X.shape[0]} series, length {int(d.lengths.min())}-{int(d.lengths.max())}, "
+                          f"{d.n_channels} channel(s), {len(set(d.y))} classes")
         else:
             note = args.note.read_text() if args.note else ""
             atomic_write_text(args.out, results_markdown(collect(args.exp), note))
