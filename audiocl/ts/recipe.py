@@ -54,7 +54,7 @@ def run_one(name: str, seed: int, dbpm: bool, exp: Path, overrides: list[str], *
     enc_s = time.perf_counter() - t0
     metrics = evaluate_embeddings(etr, tr.y, ete, te.y, seed=seed)
     result = {
-        "dataset": name, "dbpm": dbpm, "seed": seed, "iters": iters,
+        "dataset": name, "dbpm": dbpm, "seed": seed, "iters": iters, "overrides": list(overrides),
         "train_seconds": model.train_seconds, "encode_seconds": enc_s,
         "n_train": int(xtr.shape[0]), "n_test": int(xte.shape[0]), "length": int(xtr.shape[1]), "channels": int(xtr.shape[2]),
         "final_loss": model.history[-1]["loss"] if model.history else None,
@@ -70,8 +70,9 @@ def run_one(name: str, seed: int, dbpm: bool, exp: Path, overrides: list[str], *
     return result
 
 
-def collect(exp: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(exp.glob("*/*/seed*/result.json"))]
+def collect(*exps: Path) -> list[dict]:
+    """Every ``result.json`` below the given experiment folders (any depth)."""
+    return [json.loads(p.read_text()) for exp in exps for p in sorted(exp.glob("**/seed*/result.json"))]
 
 
 def _fmt(vals: list[float]) -> str:
@@ -92,8 +93,8 @@ def results_markdown(results: list[dict], note: str = "") -> str:
         "(direct C=inf fit for small train sets); linear probe = standardised logistic regression. Mean ± std over seeds; "
         "train time = mean seconds of unsupervised training per run (CPU, 1 thread, shared machine).",
         "",
-        "| dataset | N train / test | len × ch | iters | SVM acc (TS2Vec) | SVM acc (+DBPM) | linear probe (TS2Vec) | linear probe (+DBPM) | TS2Vec published | train s (base / DBPM) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | N train / test | len × ch | iters | SVM acc (TS2Vec) | SVM acc (+DBPM) | linear probe (TS2Vec) | linear probe (+DBPM) | TS2Vec published | train s (base / DBPM) | non-default settings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in sorted(by):
         b, d = by[name].get("base", []), by[name].get("dbpm", [])
@@ -105,7 +106,8 @@ def results_markdown(results: list[dict], note: str = "") -> str:
         lines.append(
             f"| {name} | {any_r['n_train']} / {any_r['n_test']} | {any_r['length']} × {any_r['channels']} | {any_r['iters']} | "
             f"{_fmt([r['svm_acc'] for r in b])} | {_fmt([r['svm_acc'] for r in d])} | "
-            f"{_fmt([r['linear_acc'] for r in b])} | {_fmt([r['linear_acc'] for r in d])} | {pub_s} | {tb} / {td} |"
+            f"{_fmt([r['linear_acc'] for r in b])} | {_fmt([r['linear_acc'] for r in d])} | {pub_s} | {tb} / {td} | "
+            f"{' '.join(o for o in any_r.get('overrides', []) if not o.startswith('num_threads')) or '—'} |"
         )
     lines += ["", note.strip(), ""] if note else [""]
     return "\n".join(lines)
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("check", help="stage 1: every dataset's shipped files load offline and pass the input checks")
     k.add_argument("--datasets", nargs="+", default=SHIPPED_CLASSIFICATION)
     c = sub.add_parser("collect", help="write RESULTS.md from exp/*/*/seed*/result.json")
-    c.add_argument("--exp", type=Path, required=True)
+    c.add_argument("--exp", type=Path, nargs="+", required=True)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--note", type=Path, default=None, help="markdown file appended under the table")
     args = p.parse_args(argv)
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{d.n_channels} channel(s), {len(set(d.y))} classes")
         else:
             note = args.note.read_text() if args.note else ""
-            atomic_write_text(args.out, results_markdown(collect(args.exp), note))
+            atomic_write_text(args.out, results_markdown(collect(*args.exp), note))
             print(f"wrote {args.out}")
     except AudioclError as exc:
         print(f"error: {exc}", file=sys.stderr)

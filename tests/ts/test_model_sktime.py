@@ -139,3 +139,19 @@ def test_recipe_run_is_resumable_and_writes_results(tmp_path):
     md = (tmp_path / "RESULTS.md").read_text()
     assert "| ItalyPowerDemand | 67 / 1029 | 24 × 1 | 3 |" in md
     assert recipe.main(["run", "--exp", str(tmp_path), "--datasets", "NoSuchSet", "--seeds", "0", "--", *ov]) == 1
+
+
+def test_cli_pretrain_and_encode(tmp_path):
+    from audiocl.cli.main import main
+
+    X, _ = _two_class(n=16, t=20)
+    np.save(tmp_path / "train.npy", X)
+    rc = main(["ts-pretrain", "--train", str(tmp_path / "train.npy"), "--out", str(tmp_path / "m"),
+               "encoder.hidden=4", "encoder.repr_dim=6", "encoder.depth=1", "iters=3"])
+    assert rc == 0 and (tmp_path / "m" / "model.safetensors").is_file()
+    assert main(["ts-encode", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "train.npy"), "--out", str(tmp_path / "e.npy")]) == 0
+    assert np.load(tmp_path / "e.npy").shape == (16, 6)
+    bad = X.copy()
+    bad[2] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    assert main(["ts-encode", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "x.npy")]) == 1

@@ -1,0 +1,81 @@
+"""``audiocl ts-pretrain`` / ``audiocl ts-encode``: contrastive pretraining on time series from files.
+
+    audiocl ts-pretrain --train GunPoint_TRAIN.ts --out exp/gp [--config configs/ts/ts2vec.yaml] [dbpm=true ...]
+    audiocl ts-encode --model exp/gp --data GunPoint_TEST.ts --out emb.npy
+
+Input files: ``.ts`` (sktime/UEA format), ``.npy`` (``(N, T)`` or ``(N, T, C)``, NaN = missing /
+padding), ``.csv`` / ``.tsv`` (one univariate series per row, label in the first column unless
+``--no-label``). Argument parsing only; the work is in :mod:`audiocl.models.ts_contrastive`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from audiocl.errors import TimeSeriesInputError
+
+
+def load_series_file(path: Path, has_label: bool = True) -> np.ndarray:
+    from audiocl.ts.data import as_3d, from_csv, read_ts_file
+
+    if not path.is_file():
+        raise TimeSeriesInputError(f"{path}: no such file")
+    if path.suffix == ".ts":
+        return read_ts_file(path)[0]
+    if path.suffix == ".npy":
+        return as_3d(np.load(path, allow_pickle=False), what=str(path))
+    if path.suffix in (".csv", ".tsv", ".txt"):
+        return from_csv(path, label_column=0 if has_label else None)[0]
+    raise TimeSeriesInputError(f"{path}: unsupported extension {path.suffix!r} (use .ts, .npy, .csv or .tsv)")
+
+
+def _pretrain(args) -> int:
+    from audiocl.config import resolve_config
+    from audiocl.models.ts_contrastive import TSContrastiveConfig, TSContrastiveModel
+    from audiocl.ts.data import Normalizer, check_series
+
+    X = load_series_file(args.train, not args.no_label)
+    check_series(X, what=str(args.train))
+    cfg = resolve_config(TSContrastiveConfig, presets=args.config or [], overrides=args.overrides)
+    norm = Normalizer().fit(X)
+    model = TSContrastiveModel(cfg, X.shape[2]).fit(norm.transform(X), verbose=True)
+    model.save(args.out, extra={"normalizer": norm.to_dict()})
+    print(f"trained {model.history[-1]['iters']} iterations in {model.train_seconds:.1f}s -> {args.out}")
+    return 0
+
+
+def _encode(args) -> int:
+    from audiocl.models.ts_contrastive import TSContrastiveModel
+    from audiocl.ts.data import Normalizer, check_series
+    from audiocl.utils.io import atomic_path
+
+    model, meta = TSContrastiveModel.load(args.model)
+    X = load_series_file(args.data, not args.no_label)
+    check_series(X, what=str(args.data))
+    if "normalizer" in meta:
+        X = Normalizer.from_dict(meta["normalizer"]).transform(X)
+    emb = model.encode(X)
+    with atomic_path(args.out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, emb)
+    print(f"{emb.shape[0]} embeddings of size {emb.shape[1]} -> {args.out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("ts-pretrain", help="contrastive pretraining (TS2Vec / SimCLR, optional DBPM) on a time-series file")
+    p.add_argument("--train", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="model folder (model.safetensors, config.yaml, meta.json)")
+    p.add_argument("--config", type=Path, action="append", help="YAML preset(s), e.g. configs/ts/ts2vec.yaml")
+    p.add_argument("--no-label", action="store_true", help="CSV rows have no label column")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (dbpm=true, iters=100, encoder.depth=4)")
+    p.set_defaults(func=_pretrain)
+    e = subparsers.add_parser("ts-encode", help="fixed-size embeddings (max-pooled) of a time-series file")
+    e.add_argument("--model", type=Path, required=True)
+    e.add_argument("--data", type=Path, required=True)
+    e.add_argument("--out", type=Path, required=True, help=".npy file")
+    e.add_argument("--no-label", action="store_true")
+    e.set_defaults(func=_encode)
