@@ -34,6 +34,9 @@ def parse_args(argv=None):
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-hf", action="store_true", help="time audiocl only")
+    p.add_argument("--keep-layerdrop", action="store_true",
+                   help="keep the preset's LayerDrop (default: 0 for both models, so that random layer skips "
+                        "do not make one model's few timed steps cheaper than the other's)")
     return p.parse_args(argv)
 
 
@@ -77,12 +80,14 @@ def model_config(preset: str):
     return Wav2Vec2Config.preset(preset), f"WAV2VEC2_PRESETS[{preset!r}]"
 
 
-def build(preset: str, device, with_hf: bool):
+def build(preset: str, device, with_hf: bool, keep_layerdrop: bool = False):
     from audiocl.hub.convert_hf import config_to_hf, load_hf_into
     from audiocl.models.wav2vec2 import Wav2Vec2ForPretraining
 
     cfg, source = model_config(preset)
-    print(f"# {preset}: model config from {source}", flush=True)
+    if not keep_layerdrop:
+        cfg.encoder_layerdrop = 0.0
+    print(f"# {preset}: model config from {source} (layerdrop {cfg.encoder_layerdrop})", flush=True)
     ours = Wav2Vec2ForPretraining(cfg)
     hf = None
     if with_hf:
@@ -143,7 +148,7 @@ def run_preset(preset: str, args) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
-    cfg, ours, hf = build(preset, device, not args.no_hf)
+    cfg, ours, hf = build(preset, device, not args.no_hf, args.keep_layerdrop)
     wav, lengths, att = make_batch(args.batch_size, args.seconds, args.seed, device)
     opt_a = torch.optim.AdamW(ours.parameters(), lr=1e-4)
     opt_h = torch.optim.AdamW(hf.parameters(), lr=1e-4) if hf is not None else None

@@ -30,10 +30,6 @@ class QuantizerOutput:
     code_perplexity: Tensor
     temperature: float
 
-    @property
-    def num_vars(self) -> int:  # pragma: no cover - convenience
-        return int(self.codes.shape[1])
-
 
 class GumbelVectorQuantizer(nn.Module):
     def __init__(
