@@ -67,12 +67,15 @@ def model_config(preset: str):
     present (what ``audiocl pretrain`` trains), else the built-in ``WAV2VEC2_PRESETS`` entry."""
     from pathlib import Path
 
-    from omegaconf import OmegaConf
-
     from audiocl.models.wav2vec2 import Wav2Vec2Config
 
+    try:  # a bare GPU image may lack omegaconf: fall back to the built-in presets
+        from omegaconf import OmegaConf
+    except ImportError:
+        OmegaConf = None
+
     path = Path(__file__).resolve().parent.parent / "configs" / "pretrain" / f"{preset}.yaml"
-    if path.is_file():
+    if path.is_file() and OmegaConf is not None:
         node = OmegaConf.load(path)
         if node.get("ssl_type", "wav2vec2") == "wav2vec2" and "model" in node:
             cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Wav2Vec2Config), node.model))

@@ -186,14 +186,15 @@ class CPCForPretraining(nn.Module):
         neg, neg_ok = sample_in_groups(groups, cfg.num_negatives, exclude_self=False,
                                        anchors=pool_index[ab, at])
 
-        if cfg.similarity == "cosine":
-            pred_s = F.normalize(pred.float(), dim=-1, eps=1e-6)
-            zs = F.normalize(zpool.float(), dim=-1, eps=1e-6)
-        else:
-            pred_s = pred.float() / dim
-            zs = zpool.float()
-        pos_sim = (pred_s * zs[tgt]).sum(-1)                            # (A, K)
-        neg_sim = torch.einsum("akd,ajd->akj", pred_s, zs[neg])        # (A, K, J)
+        with torch.autocast(device_type=z.device.type, enabled=False):  # scores in fp32 under bf16 autocast
+            if cfg.similarity == "cosine":
+                pred_s = F.normalize(pred.float(), dim=-1, eps=1e-6)
+                zs = F.normalize(zpool.float(), dim=-1, eps=1e-6)
+            else:
+                pred_s = pred.float() / dim
+                zs = zpool.float()
+            pos_sim = (pred_s * zs[tgt]).sum(-1)                            # (A, K)
+            neg_sim = torch.einsum("akd,ajd->akj", pred_s, zs[neg])        # (A, K, J)
         sim = torch.cat([pos_sim.unsqueeze(-1), neg_sim], dim=-1)
         cand_ok = torch.cat([torch.ones_like(step_ok).unsqueeze(-1),
                              neg_ok[:, None, :] & (neg[:, None, :] != tgt[:, :, None])], dim=-1)

@@ -295,7 +295,8 @@ class Wav2Vec2ForPretraining(nn.Module):
         pred = self.final_proj(x[b_idx, t_idx])
         q = self.quantizer(unmasked[b_idx, t_idx])
         target = self.project_q(q.quantized)
-        sim, pos, cand_valid = self._similarities(pred, target, q.codes, b_idx, mask.sum(1), bsz)
+        with torch.autocast(device_type=pred.device.type, enabled=False):  # cosine logits in fp32
+            sim, pos, cand_valid = self._similarities(pred, target, q.codes, b_idx, mask.sum(1), bsz)
         out = self.objective(sim, pos, cand_valid)
 
         num_vars = cfg.latent_groups * cfg.latent_vars
