@@ -147,3 +147,17 @@ def test_learns_on_a_fixed_batch(w2v2_cfg):
         final = model(wav)
     assert final.logs["contrastive"] < 0.7 * float(first)
     assert final.logs["acc"] > 3 / 11  # chance is 1/11
+
+
+def test_bf16_autocast_forward_backward(w2v2_cfg, cpc_cfg):
+    """The mixed-precision path (what ``--dtype bf16`` / bf16-mixed training use) stays finite."""
+    from audiocl.models.cpc import CPCForPretraining
+
+    torch.manual_seed(0)
+    wav, lengths = _batch()
+    for model in (Wav2Vec2ForPretraining(w2v2_cfg()), CPCForPretraining(cpc_cfg())):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(wav, lengths)
+        assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
+        out.loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
