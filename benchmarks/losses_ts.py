@@ -16,7 +16,8 @@ Protocol (identical for every objective; only the loss changes):
 - budget: ``--steps`` Adam steps (lr 1e-3) at batch ``--batch`` (the whole train split when smaller);
 - objective: each at its registered defaults, applied to ``two_view_pairs`` (positives = the other
   view). ``supcon (labels)`` additionally uses the class labels (a supervised reference, not SSL);
-  ``random init`` is the untrained encoder (the floor);
+  ``random init`` is the untrained encoder (the floor); ``cwcl`` with hard targets equals infonce,
+  ``cwcl-soft`` takes its soft targets from a frozen identity "tower" (cosine of the raw series);
 - evaluation: representations of train/test; RBF-SVM with C chosen by 5-fold CV on train (the TS2Vec
   protocol) and a logistic-regression linear probe; test accuracy, mean ± std over ``--seeds`` seeds.
 
@@ -40,7 +41,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import audiocl.losses as L  # noqa: E402
 from audiocl.utils.io import atomic_write_text  # noqa: E402
 
-OBJECTIVES = ["infonce", "nce", "dcl", "debiased", "hard_negative", "supcon", "multi_similarity", "auc", "cwcl"]
+OBJECTIVES = ["infonce", "nce", "dcl", "debiased", "hard_negative", "supcon", "multi_similarity", "auc", "cwcl",
+              "cwcl-soft"]
 DATASETS = ["GunPoint", "ItalyPowerDemand", "ArrowHead"]
 
 
@@ -96,7 +98,7 @@ def pretrain(name: str | None, X: torch.Tensor, y: np.ndarray, *, steps: int, ba
     if name is None:
         return enc
     supervised = name == "supcon (labels)"
-    obj = L.get("supcon" if supervised else name)
+    obj = L.get("supcon" if supervised else name.replace("-soft", ""))
     opt = torch.optim.Adam(enc.parameters(), lr=1e-3)
     n = X.shape[0]
     bs = min(batch, n)
@@ -115,7 +117,12 @@ def pretrain(name: str | None, X: torch.Tensor, y: np.ndarray, *, steps: int, ba
             lab = torch.cat([labels[idx], labels[idx]])
             pos = (lab[:, None] == lab[None, :]) & valid
         if name == "cwcl":
-            pos = pos.float()  # hard targets from the views; soft weights need a frozen tower (none here)
+            pos = pos.float()  # hard targets from the views
+        elif name == "cwcl-soft":
+            # soft targets from a frozen "tower" = the raw series themselves (identity features):
+            # w = (1 + cos(x_a, x_b)) / 2 between the underlying series, 1 for the other view
+            w = L.cwcl_weights(xb.flatten(1))
+            pos = torch.cat([torch.cat([w, w], 1), torch.cat([w, w], 1)], 0).masked_fill(~valid, 0.0)
         loss = obj(sim, pos, valid).loss
         opt.zero_grad()
         loss.backward()
@@ -167,8 +174,9 @@ def write_table(args, rows, label, res, seconds: float) -> None:
         "LR = logistic-regression linear probe on the standardized 64-d representation. Same encoder, "
         "views and budget for every row; each objective at its registered defaults (docs/losses.md). "
         "`supcon (labels)` uses the class labels (supervised reference); `cwcl` runs with hard targets "
-        "(no frozen tower here) and `supcon` without labels has one positive per anchor, so both "
-        "coincide with infonce up to floating-point differences. A blank cell = not run yet.",
+        "and `supcon` without labels has one positive per anchor, so both coincide with infonce up to "
+        "floating-point differences; `cwcl-soft` takes soft targets (1 + cos)/2 from the raw series "
+        "(a frozen identity tower). A blank cell = not run yet.",
         "",
         "| objective | " + " | ".join(f"{ds} SVM | {ds} LR" for ds in done) + " | s/run |",
         "|---|" + "---|---|" * len(done) + "---|",
