@@ -272,7 +272,6 @@ class Wav2Vec2ForPretraining(nn.Module):
         feature_pen = (sq * valid).sum() / valid.sum().clamp(min=1)
 
         x = w2v._dropout(w2v.feature_proj(normed), cfg.dropout_input)
-        unmasked = w2v._dropout(normed, cfg.dropout_features)
         if mask is None:
             mask = compute_span_mask(flen, tlen, cfg.mask_prob, cfg.mask_length, cfg.mask_min_masks)
         mask = mask & valid
@@ -293,7 +292,8 @@ class Wav2Vec2ForPretraining(nn.Module):
             return PretrainOutput(loss=loss, logs=logs, per_sample=torch.zeros(bsz, device=wav.device))
 
         pred = self.final_proj(x[b_idx, t_idx])
-        q = self.quantizer(unmasked[b_idx, t_idx])
+        # dropout_features on the quantizer input, applied to the masked frames only (the only ones used)
+        q = self.quantizer(w2v._dropout(normed[b_idx, t_idx], cfg.dropout_features))
         target = self.project_q(q.quantized)
         with torch.autocast(device_type=pred.device.type, enabled=False):  # cosine logits in fp32
             sim, pos, cand_valid = self._similarities(pred, target, q.codes, b_idx, mask.sum(1), bsz)
