@@ -44,6 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=run_splits)
 
+    q = subparsers.add_parser(
+        "ctc-probe",
+        help="SUPERB-style ASR probe: CTC conv head on the frozen upstream's weighted layers (or on fbank)",
+    )
+    q.add_argument("--train", required=True, help="data dir with text")
+    q.add_argument("--eval", action="append", default=[], help="data dir to decode and score (repeatable)")
+    q.add_argument("--out", required=True)
+    q.add_argument("--upstream", default="pretrained", help="pretrained, random or fbank")
+    q.add_argument("--upstream-path", default="", help="release dir / checkpoint of the upstream")
+    q.add_argument("--steps", type=int, default=2000)
+    q.add_argument("--lr", type=float, default=1e-3)
+    q.add_argument("--num-threads", type=int, default=0)
+    q.set_defaults(func=run_probe)
+
 
 def run(args: argparse.Namespace) -> int:
     import json
@@ -76,4 +90,16 @@ def run_splits(args: argparse.Namespace) -> int:
     src = res.pop("splits_source")
     for split, n in res.items():
         print(f"{args.out}/{args.prefix}{split}: {n} utterances ({src})")
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    import json
+
+    from audiocl.tasks.classify import ClassifyUpstreamConfig
+    from audiocl.tasks.finetune_ctc import CtcProbeConfig, run_ctc_probe
+
+    res = run_ctc_probe(ClassifyUpstreamConfig(kind=args.upstream, path=args.upstream_path), args.train, args.eval,
+                        args.out, CtcProbeConfig(steps=args.steps, lr=args.lr, num_threads=args.num_threads))
+    print(json.dumps(res))
     return 0

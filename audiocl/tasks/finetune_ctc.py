@@ -439,3 +439,127 @@ def decode_data_dir(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
 
     write_keyed_file(out_dir / "text", hyps)
     return hyps
+
+
+# --------------------------------------------------------------------------- frozen-upstream CTC probe
+@dataclass
+class CtcProbeConfig:
+    """SUPERB-style ASR probe: frozen upstream layers -> weighted sum -> small conv stack -> CTC.
+
+    SUPERB's ASR downstream ("SUPERB: Speech processing Universal PERformance Benchmark") is a 2-layer
+    BiLSTM of 1024 units on the weighted sum of a frozen upstream's layers. Ours replaces the BiLSTM
+    by residual 1-D convolutions (kernel 5, 256 channels) so it trains in minutes on a CPU; the same
+    probe on fbank is the baseline, so the comparison isolates the representation. It complements
+    (does not replace) full fine-tuning (:func:`run_finetune_ctc`).
+    """
+
+    hidden: int = 256
+    layers: int = 3
+    dropout: float = 0.2
+    lr: float = 1e-3
+    steps: int = 2000
+    batch_size: int = 8
+    seed: int = 0
+    num_threads: int = 0
+
+
+class CtcProbe(nn.Module):
+    def __init__(self, num_layers: int, in_dim: int, vocab: int, cfg: CtcProbeConfig):
+        super().__init__()
+        from audiocl.nn.weighted_sum import WeightedLayerSum
+
+        self.weighted_sum = WeightedLayerSum(num_layers)
+        self.proj = nn.Linear(in_dim, cfg.hidden)
+        self.convs = nn.ModuleList(nn.Conv1d(cfg.hidden, cfg.hidden, 5, padding=2) for _ in range(cfg.layers))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out = nn.Linear(cfg.hidden, vocab)
+
+    def forward(self, layers: Tensor, lengths: Tensor) -> Tensor:
+        x = self.dropout(torch.relu(self.proj(self.weighted_sum(list(layers)))))
+        valid = (torch.arange(x.shape[1])[None, :] < lengths[:, None]).unsqueeze(1).to(x.dtype)
+        h = x.transpose(1, 2) * valid
+        for conv in self.convs:
+            h = (h + self.dropout(torch.relu(conv(h)))) * valid
+        return self.out(h.transpose(1, 2)).float().log_softmax(-1)
+
+
+def run_ctc_probe(upstream_cfg: Any, train_dir: str | Path, eval_dirs: list[str | Path], out_dir: str | Path,
+                  cfg: CtcProbeConfig | None = None, tokenizer_kind: str = "char") -> dict[str, Any]:
+    """Train the probe on ``train_dir`` and score greedy decoding on each of ``eval_dirs``.
+
+    ``upstream_cfg`` is a :class:`audiocl.tasks.classify.ClassifyUpstreamConfig` (``pretrained`` /
+    ``random`` / ``fbank``). Writes ``out_dir/decode_<set>/{text,metrics.json}`` and ``out_dir/metrics.json``.
+    """
+    from audiocl.data.datadir import DataDir
+    from audiocl.data.kaldi_files import write_keyed_file
+    from audiocl.metrics.asr import score_texts
+    from audiocl.models.ctc_decoding import greedy_decode
+    from audiocl.tasks.classify import build_upstream, extract_all
+
+    cfg = cfg or CtcProbeConfig()
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    out_dir = Path(out_dir)
+    torch.manual_seed(cfg.seed)
+    data = DataDir.load(train_dir)
+    if not data.text:
+        raise DataDirError(f"{train_dir}: no 'text' file")
+    tokenizer = build_tokenizer(tokenizer_kind, data.text.values())
+    targets, empty = transcripts_to_targets(data.text, tokenizer, str(train_dir))
+    upstream, _, _ = build_upstream(upstream_cfg)
+    feats = {u: f for u, f in extract_all(upstream, train_dir).items() if u in targets}
+    utts = sorted(feats)
+    num_layers, _, dim = feats[utts[0]].shape
+    model = CtcProbe(num_layers, dim, len(tokenizer), cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, TriStage(cfg.steps, [0.1, 0.4, 0.5], 0.01, 0.05))
+    rng = torch.Generator().manual_seed(cfg.seed)
+
+    def batch_of(ids: list[str]) -> tuple[Tensor, Tensor]:
+        lens = torch.tensor([feats_all[u].shape[1] for u in ids])
+        x = torch.zeros(num_layers, len(ids), int(lens.max()), dim)
+        for b, u in enumerate(ids):
+            x[:, b, : lens[b]] = feats_all[u].float()
+        return x, lens
+
+    feats_all = feats
+    model.train()
+    too_short = 0
+    losses = []
+    for step in range(cfg.steps):
+        idx = torch.randperm(len(utts), generator=rng)[: cfg.batch_size].tolist()
+        ids = [utts[i] for i in idx]
+        x, lens = batch_of(ids)
+        tg = torch.tensor([t for u in ids for t in targets[u]])
+        tl = torch.tensor([len(targets[u]) for u in ids])
+        lp = model(x, lens)
+        loss, _, _, counts = ctc_loss_skipping_short(lp, lens, tg, tl)
+        too_short += counts["num_too_short"]
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    result: dict[str, Any] = {"train_utts": len(utts), "steps": cfg.steps, "final_loss": sum(losses[-50:]) / min(50, len(losses)),
+                              "too_short": too_short, "layer_weights": model.weighted_sum.layer_weights().tolist()}
+    for ed in eval_dirs:
+        ref = DataDir.load(ed).text or {}
+        feats_all = extract_all(upstream, ed)
+        hyps = {}
+        with torch.no_grad():
+            keys = sorted(feats_all)
+            for i in range(0, len(keys), 16):
+                ids = keys[i:i + 16]
+                x, lens = batch_of(ids)
+                for u, seq in zip(ids, greedy_decode(model(x, lens), lens)):
+                    hyps[u] = tokenizer.decode(seq)
+        dec = out_dir / f"decode_{Path(ed).name}"
+        dec.mkdir(parents=True, exist_ok=True)
+        write_keyed_file(dec / "text", hyps)
+        scores = score_texts(ref, hyps, allow_missing=True)
+        atomic_write_text(dec / "metrics.json", json.dumps(scores, indent=2) + "\n")
+        result[Path(ed).name] = {"cer": scores["cer"]["rate"], "wer": scores["wer"]["rate"]}
+    atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2) + "\n")
+    return result

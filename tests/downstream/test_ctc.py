@@ -139,3 +139,16 @@ def test_finetune_decode_score_end_to_end(ctc_data, tiny_release, tmp_path):
     results = tmp_path / "RESULTS.md"
     assert main(["collect-results", "--exp", str(tmp_path / "exp"), "--results", str(results)]) == 0
     assert "|decode_test|3|" in results.read_text()
+
+
+def test_ctc_probe_on_frozen_upstream_and_fbank(ctc_data, tiny_release, tmp_path):
+    from audiocl.cli.main import main
+
+    train, test = ctc_data
+    for kind in ("pretrained",):  # the fbank "upstream" is exercised by the classification tests
+        out = tmp_path / f"probe_{kind}"
+        assert main(["ctc-probe", "--train", str(train), "--eval", str(test), "--out", str(out), "--upstream", kind,
+                     "--upstream-path", str(tiny_release), "--steps", "3", "--num-threads", "1"]) == 0
+        m = json.loads((out / "metrics.json").read_text())
+        assert m["train_utts"] == 5 and len(m["layer_weights"]) == (3 if kind == "pretrained" else 1)
+        assert (out / "decode_test" / "text").is_file() and "cer" in m["test"]
