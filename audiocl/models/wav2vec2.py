@@ -40,7 +40,7 @@ from audiocl.nn.grad import grad_multiply
 from audiocl.nn.masking import compute_span_mask, lengths_to_padding_mask
 from audiocl.nn.negatives import sample_in_groups
 from audiocl.nn.quantizer import GumbelVectorQuantizer
-from audiocl.nn.transformer import TransformerEncoder
+from audiocl.nn.transformer import RowIndex, TransformerEncoder
 
 
 def _default_conv_layers() -> list[list[int]]:
@@ -276,10 +276,11 @@ class Wav2Vec2ForPretraining(nn.Module):
             mask = compute_span_mask(flen, tlen, cfg.mask_prob, cfg.mask_length, cfg.mask_min_masks)
         mask = mask & valid
         x = torch.where(mask.unsqueeze(-1), w2v.mask_emb.to(x.dtype), x)
-        x = w2v.encoder(x, padding)
-
-        b_idx, t_idx = mask.nonzero(as_tuple=True)  # row-major: grouped by utterance
+        rows = RowIndex(mask)  # masked frames, row-major: grouped by utterance
+        b_idx, t_idx = rows.b, rows.t
         n = b_idx.numel()
+        # context vectors at the masked frames only (the last block skips the other frames' queries)
+        x = w2v.encoder.forward_rows(x, padding, rows)
         logs: dict[str, float | Tensor] = {
             "feature_pen": feature_pen.detach(),
             "gumbel_temperature": self.quantizer.curr_temp,
@@ -291,7 +292,7 @@ class Wav2Vec2ForPretraining(nn.Module):
             logs["loss"] = loss.detach()
             return PretrainOutput(loss=loss, logs=logs, per_sample=torch.zeros(bsz, device=wav.device))
 
-        pred = self.final_proj(x[b_idx, t_idx])
+        pred = self.final_proj(x)
         # dropout_features on the quantizer input, applied to the masked frames only (the only ones used)
         q = self.quantizer(w2v._dropout(normed[b_idx, t_idx], cfg.dropout_features))
         target = self.project_q(q.quantized)

@@ -39,6 +39,32 @@ class SelfAttention(nn.Module):
         )
         return self.out_proj(y.transpose(1, 2).reshape(b, t, c))
 
+    def forward_rows(self, x: Tensor, attn_mask: Tensor | None, rows: "RowIndex") -> Tensor:
+        """Attention output ``(N, C)`` for the query frames in ``rows`` against all frames of their utterance."""
+        b, t, c = x.shape
+        w, bias = self.qkv.weight, self.qkv.bias
+        kv = F.linear(x, w[c:], None if bias is None else bias[c:])
+        k, v = kv.view(b, t, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q_rows = F.linear(x[rows.b, rows.t], w[:c], None if bias is None else bias[:c])
+        q = q_rows.new_zeros(b, rows.max_per_row, c).index_put((rows.b, rows.pos), q_rows)
+        q = q.view(b, rows.max_per_row, self.num_heads, self.head_dim).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(b, rows.max_per_row, c)[rows.b, rows.pos]
+        return self.out_proj(y)
+
+
+class RowIndex:
+    """Selected frames of a ``(B, T)`` batch, grouped by utterance: ``b``/``t`` (N,) as from
+    ``mask.nonzero()``, ``pos`` = rank of each frame among its utterance's selected frames."""
+
+    def __init__(self, mask: Tensor):
+        self.b, self.t = mask.nonzero(as_tuple=True)
+        counts = mask.sum(1)
+        start = torch.cumsum(counts, 0) - counts
+        self.pos = torch.arange(self.b.numel(), device=mask.device) - start[self.b]
+        self.max_per_row = int(counts.max()) if counts.numel() else 0
+
 
 class FeedForward(nn.Module):
     def __init__(self, dim: int, ffn_dim: int, activation_dropout: float = 0.0, dropout: float = 0.0):
@@ -90,6 +116,18 @@ class TransformerLayer(nn.Module):
         x = self.attn_layer_norm(x + self._drop(self.attention(x, attn_mask, is_causal)))
         return self.final_layer_norm(x + self.feed_forward(x))
 
+    def forward_rows(self, x: Tensor, attn_mask: Tensor | None, rows: "RowIndex") -> Tensor:
+        """The block's output at the selected frames only, ``(N, C)``: keys and values come from every
+        frame, but queries, the output projection and the feed-forward run on the selected rows."""
+        h = self.attn_layer_norm(x) if self.layer_norm_first else x
+        residual = x[rows.b, rows.t]
+        attn = self.attention.forward_rows(h, attn_mask, rows)
+        if self.layer_norm_first:
+            y = residual + self._drop(attn)
+            return y + self.feed_forward(self.final_layer_norm(y))
+        y = self.attn_layer_norm(residual + self._drop(attn))
+        return self.final_layer_norm(y + self.feed_forward(y))
+
 
 class ConvPositionalEmbedding(nn.Module):
     """Grouped conv over time with weight normalisation (Salimans & Kingma, 2016) along the kernel axis.
@@ -114,8 +152,8 @@ class ConvPositionalEmbedding(nn.Module):
         self.bias = nn.Parameter(torch.zeros(dim))
 
     def weight(self) -> Tensor:
-        v = self.weight_v
-        return v * (self.weight_g / v.norm(dim=(0, 1), keepdim=True))
+        # torch's fused kernel for g * v / ||v|| (norm over every axis but 2), as nn.utils.weight_norm uses
+        return torch._weight_norm(self.weight_v, self.weight_g, 2)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, T, C) -> (B, T, C)`` positional term (to be added to ``x``)."""
@@ -169,6 +207,30 @@ class TransformerEncoder(nn.Module):
         self.layer_norm_first = layer_norm_first
         self.layerdrop = layerdrop
         self.apply(_init_bert_params)
+
+    def forward_rows(self, x: Tensor, padding_mask: Tensor | None, rows: RowIndex) -> Tensor:
+        """Same as ``forward(x, padding_mask)[rows.b, rows.t]`` (``(N, C)``) but the last executed block
+        computes only the selected frames: wav2vec 2.0 scores only masked frames, so the rest of the
+        last block's work is skipped (exact: keys/values still come from every frame)."""
+        if padding_mask is not None:
+            x = x.masked_fill(padding_mask.unsqueeze(-1), 0.0)
+        x = x + self.pos_conv(x)
+        if not self.layer_norm_first:
+            x = self.layer_norm(x)
+        if self.dropout > 0:
+            x = F.dropout(x, self.dropout, self.training)
+        attn_mask = key_padding_to_attn_mask(padding_mask)
+        layers = list(self.layers)
+        if self.training and self.layerdrop > 0:
+            keep = (torch.rand(len(layers)) >= self.layerdrop).tolist()
+            layers = [layer for layer, k in zip(layers, keep) if k]
+        if rows.max_per_row == 0:
+            out = x[rows.b, rows.t]
+        else:
+            for layer in layers[:-1]:
+                x = layer(x, attn_mask)
+            out = layers[-1].forward_rows(x, attn_mask, rows) if layers else x[rows.b, rows.t]
+        return self.layer_norm(out) if self.layer_norm_first else out
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None, return_all: bool = False):
         """Returns the last output, or with ``return_all`` the list ``[input of layer 1, out 1, ..., out L]``.

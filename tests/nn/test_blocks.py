@@ -78,3 +78,24 @@ def test_layerdrop_skips_layers_in_training_only():
     assert len(enc(x, return_all=True)) == 4  # extraction never drops layers
     enc.eval()
     assert not torch.allclose(enc(x), ref, atol=1e-3)
+
+
+@pytest.mark.parametrize("pre_ln", [False, True])
+def test_forward_rows_equals_full_forward_at_selected_frames(pre_ln):
+    from audiocl.nn.masking import compute_span_mask
+    from audiocl.nn.transformer import RowIndex
+
+    torch.manual_seed(0)
+    enc = TransformerEncoder(dim=32, ffn_dim=64, num_layers=2, num_heads=4, conv_pos=8, conv_pos_groups=4,
+                             layer_norm_first=pre_ln, dropout=0.0, attention_dropout=0.0, layerdrop=0.0)
+    lengths = torch.tensor([30, 22, 9])
+    pad = torch.arange(30)[None, :] >= lengths[:, None]
+    mask = compute_span_mask(lengths, 30, 0.5, 4, 1)
+    x = torch.randn(3, 30, 32, requires_grad=True)
+    full = enc(x, pad)[mask]
+    (g_full,) = torch.autograd.grad(full.square().sum(), x)
+    rows = enc.forward_rows(x, pad, RowIndex(mask))
+    (g_rows,) = torch.autograd.grad(rows.square().sum(), x)
+    assert rows.shape == full.shape
+    assert torch.allclose(rows, full, atol=1e-5)
+    assert torch.allclose(g_rows, g_full, atol=1e-5)
