@@ -15,7 +15,9 @@ cross-entropy over ``[positive, negatives]`` divided by the number of masked fra
 
 Differences from the peers, on purpose:
 
-- only masked frames are quantized and scored (as fairseq; HF quantizes every frame);
+- only masked frames are quantized and scored (as fairseq; HF quantizes every frame), and the last
+  transformer block computes queries / feed-forward for the masked frames only (keys and values still
+  from every frame, so the result is exact);
 - similarities come from one batched matmul per utterance instead of materialising
   ``(negatives, frames, dim)`` copies of the targets;
 - the feature penalty is averaged over valid (non-padded) frames only;
