@@ -81,10 +81,10 @@ def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str
         model.pair_hook = corr
         model.fit(xtr)
         m = evaluate_embeddings(model.encode(xtr), tr.y, model.encode(xte), te.y, seed=seed)
-        tag = "dbpm" if dbpm else "base"
-        res[f"{tag}_svm_acc"] = m["svm_acc"]
-        res[f"{tag}_linear_acc"] = m["linear_acc"]
-        res[f"{tag}_train_seconds"] = model.train_seconds
+        arm = "dbpm" if dbpm else "base"
+        res[f"{arm}_svm_acc"] = m["svm_acc"]
+        res[f"{arm}_linear_acc"] = m["linear_acc"]
+        res[f"{arm}_train_seconds"] = model.train_seconds
         if model.dbpm is not None:
             noisy, faulty = model.dbpm.flagged()
             last = (noisy | faulty).numpy()
@@ -112,6 +112,33 @@ def summarize(results: list[dict]) -> str:
     return " ".join(parts)
 
 
+def report_markdown(folder: Path) -> str:
+    """One table row per (dataset, mode, fraction, DBPM settings) over the JSON files in ``folder``."""
+    groups: dict[tuple, list[dict]] = {}
+    for f in sorted(Path(folder).glob("*.json")):
+        r = json.loads(f.read_text())
+        key = (r["dataset"], r["mode"], r["fraction"], " ".join(o for o in r.get("overrides", []) if not o.startswith("num_threads")))
+        groups.setdefault(key, []).append(r)
+    lines = [
+        "| dataset | corruption | fraction | DBPM settings | seeds | SVM acc without DBPM | SVM acc with DBPM | flag precision (last epoch) | flag recall (last epoch) | precision (ever flagged) | recall (ever flagged) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(rs, k):
+        vals = [r[k] for r in rs if k in r and r[k] == r[k]]
+        if not vals:
+            return "—"
+        m, s = mean_std(vals)
+        return f"{m:.3f} ± {s:.3f}"
+
+    for (ds, mode, frac, ov), rs in sorted(groups.items()):
+        lines.append(
+            f"| {ds} | {mode} | {frac} | {ov or 'defaults'} | {len(rs)} | {cell(rs, 'base_svm_acc')} | {cell(rs, 'dbpm_svm_acc')} | "
+            f"{cell(rs, 'flag_last_precision')} | {cell(rs, 'flag_last_recall')} | {cell(rs, 'flag_ever_precision')} | {cell(rs, 'flag_ever_recall')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m audiocl.ts.dbpm_experiment")
     p.add_argument("--dataset", default="ItalyPowerDemand")
@@ -120,8 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=None, help="folder for one JSON per seed (resumable)")
     p.add_argument("--tag", default="", help="suffix for the result files (e.g. the overrides used)")
+    p.add_argument("--report", type=Path, default=None, help="print the markdown table of a result folder and exit")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
+    if args.report is not None:
+        print(report_markdown(args.report), end="")
+        return 0
     results = []
     for seed in args.seeds:
         f = args.out / f"{args.dataset}_{args.mode}_f{args.fraction}{args.tag}_seed{seed}.json" if args.out else None

@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--exp", type=Path, nargs="+", required=True)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--note", type=Path, default=None, help="markdown file appended under the table")
+    c.add_argument("--dbpm-dir", type=Path, default=None, help="folder of DBPM corruption-experiment JSONs to tabulate")
     args = p.parse_args(argv)
     from audiocl.errors import AudioclError
 
@@ -151,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                           f"{d.n_channels} channel(s), {len(set(d.y))} classes")
         else:
             note = args.note.read_text() if args.note else ""
+            if args.dbpm_dir is not None:
+                from audiocl.ts.dbpm_experiment import report_markdown
+
+                note += "\n## DBPM on data with known corrupted positive pairs\n\n" + report_markdown(args.dbpm_dir)
             atomic_write_text(args.out, results_markdown(collect(*args.exp), note))
             print(f"wrote {args.out}")
     except AudioclError as exc:

@@ -19,11 +19,8 @@ datasets="ItalyPowerDemand JapaneseVowels GunPoint BasicMotions ArrowHead OSULea
 seeds="0 1 2 3 4"
 dbpm=both                        # off | on | both
 overrides="num_threads=1"        # TSContrastiveConfig key=value overrides (see configs/ts/ts2vec.yaml)
-corrupt_datasets="GunPoint"
-corrupt_fraction=0.2
-corrupt_modes="swap noise"
+corrupt_specs=conf/dbpm_corrupt.txt   # one experiment per line: dataset mode fraction tag overrides...
 corrupt_seeds="0 1 2"
-corrupt_overrides="num_threads=1 dbpm_cfg.batch_relative=true"
 
 help_message="Usage: $0 [options]
   --stage N --stop-stage M    stages to run (1 check, 3 pretrain+evaluate, 6 DBPM corruption experiment, 7 RESULTS.md)
@@ -51,13 +48,14 @@ run_stage 1 check python -m audiocl.ts.recipe check --datasets $datasets
 run_stage 3 pretrain_eval python -m audiocl.ts.recipe run --exp "$expdir/runs" --datasets $datasets --seeds $seeds \
   --dbpm "$dbpm" -- $overrides
 corrupt() {
-  for ds in $corrupt_datasets; do
-    for mode in $corrupt_modes; do
-      # shellcheck disable=SC2086
-      python -m audiocl.ts.dbpm_experiment --dataset "$ds" --fraction "$corrupt_fraction" --mode "$mode" \
-        --seeds $corrupt_seeds --out "$expdir/dbpm_corrupt" -- $corrupt_overrides
-    done
+  mkdir -p "$expdir/dbpm_corrupt"
+  grep -v '^#' "$corrupt_specs" | while read -r ds mode fraction tag ovr; do
+    [ -n "$ds" ] || continue
+    # shellcheck disable=SC2086
+    python -m audiocl.ts.dbpm_experiment --dataset "$ds" --fraction "$fraction" --mode "$mode" --tag "$tag" \
+      --seeds $corrupt_seeds --out "$expdir/dbpm_corrupt" -- $ovr < /dev/null
   done
 }
 run_stage 6 dbpm_corrupt corrupt
-run_stage 7 results python -m audiocl.ts.recipe collect --exp "$expdir/runs" --out RESULTS.md --note conf/results_note.md
+run_stage 7 results python -m audiocl.ts.recipe collect --exp "$expdir/runs" --out RESULTS.md --note conf/results_note.md \
+  --dbpm-dir "$expdir/dbpm_corrupt"
