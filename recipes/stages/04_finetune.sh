@@ -35,6 +35,7 @@ ctc_training_sets() {
 
 stage_finetune() {
   local line tag dir f up=${pretrain_exp:-$expdir/pretrain}
+  if [ -f "$up/release/model.safetensors" ]; then up=$up/release; fi  # stage 3 exports its release there
   if [ -n "$ft_splits" ]; then
     audiocl prepare-ft-splits --out "$datadir" --splits "$ft_splits" --train-data "$datadir/$train_set" \
       ${librilight:+--librilight "$librilight"} --seed "$label_seed"

@@ -14,6 +14,7 @@
 
 stage_classify() {
   local tasks=$cls_tasks t tr evals e k label args up=${pretrain_exp:-$expdir/pretrain}
+  if [ -f "$up/release/model.safetensors" ]; then up=$up/release; fi  # stage 3 exports its release there
   label=${cls_label_file#utt2}
   [ -n "$tasks" ] || tasks="$train_set:$(echo $dev_set $test_sets | tr ' ' ',')"
   for t in $tasks; do
