@@ -448,12 +448,12 @@ class CtcProbeConfig:
 
     SUPERB's ASR downstream ("SUPERB: Speech processing Universal PERformance Benchmark") is a 2-layer
     BiLSTM of 1024 units on the weighted sum of a frozen upstream's layers. Ours replaces the BiLSTM
-    by residual 1-D convolutions (kernel 5, 256 channels) so it trains in minutes on a CPU; the same
+    by three residual 1-D convolutions (kernel 5, 128 channels) so it trains in minutes on a CPU; the same
     probe on fbank is the baseline, so the comparison isolates the representation. It complements
     (does not replace) full fine-tuning (:func:`run_finetune_ctc`).
     """
 
-    hidden: int = 256
+    hidden: int = 128
     layers: int = 3
     dropout: float = 0.2
     lr: float = 1e-3
