@@ -68,6 +68,8 @@ class PeriodicCheckpoint(pl.Callback):
         self._last_saved_step = -1
 
     def _save(self, trainer: pl.Trainer) -> None:
+        for logger in trainer.loggers:  # flush the metrics first: a kill after this save loses no logged step
+            logger.save()
         trainer.save_checkpoint(self.path, weights_only=False)
         self._last_saved_step = trainer.global_step
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -54,10 +55,10 @@ def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(tone_data_dir, tmp
     assert ref.returncode == 0, ref_err[-3000:]
 
     # the re-run started at the saved step (its own log segment begins there) ...
-    segments = sorted((kill_exp / "log" / "csv").glob("version_*/metrics.csv"))
-    assert len(segments) == 2
-    first_resumed = min(int(float(line.split(",")[1])) for line in segments[1].read_text().splitlines()[1:]
-                        if line.strip())
+    segments = sorted((kill_exp / "log" / "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    assert len(segments) == 2  # the killed segment's metrics were flushed with its checkpoint
+    with open(segments[-1], newline="") as fh:
+        first_resumed = min(int(float(row["step"])) for row in csv.DictReader(fh))
     assert first_resumed == saved_step
     # ... and every step after it, up to the last, has the loss of the uninterrupted run
     ref_loss, got = _losses(ref_exp), _losses(kill_exp)
