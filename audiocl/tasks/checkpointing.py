@@ -32,7 +32,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader
 
-from audiocl.utils.io import atomic_path
+from audiocl.tasks.atomic_save import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        atomic_torch_save(checkpoint, path)
 
 
 def remove_stale_temporaries(directory: str | Path) -> list[Path]:
