@@ -58,6 +58,9 @@ class TSContrastiveConfig:
     max_train_length: int = 3000
     proj_dim: int = 128
     """SimCLR projection-head output size."""
+    simclr_mask_prob: float = 0.1
+    """SimCLR: timestamp-masking probability per view (milder than TS2Vec's 0.5 because SimCLR's
+    views are already jittered, scaled and permuted)."""
     dbpm: bool = False
     dbpm_cfg: DBPMConfig = field(default_factory=DBPMConfig)
     seed: int = 0
@@ -129,7 +132,7 @@ class TSContrastiveModel(nn.Module):
             for src in (xb, xb if xb2 is None else xb2):
                 v = aug(src, lengths, gen)
                 pad = _missing_steps(v)
-                z = self.encoder(v, pad, timestamp_mask(pad.shape, cfg.mask_prob * 0.2, gen))
+                z = self.encoder(v, pad, timestamp_mask(pad.shape, cfg.simclr_mask_prob, gen))
                 views.append(self.head(masked_max_pool(z, pad)))
             out = nt_xent_loss(views[0], views[1], self.objective)
         if self.dbpm is not None:

@@ -119,7 +119,11 @@ class _ResBlock1D(nn.Module):
 
 
 class ResNet1DEncoder(nn.Module):
-    """ResNet-1D of Wang et al. (2017): blocks of 64, 128, 128 channels; per-timestep output."""
+    """ResNet-1D of Wang et al. (2017): blocks of 64, 128, 128 channels; per-timestep output.
+
+    Its BatchNorm statistics include the zeroed padded steps of a variable-length batch (as in the
+    original, which only saw equal lengths); use ``dilated_cnn`` or ``transformer`` for sets with very
+    unequal lengths."""
 
     def __init__(self, in_channels: int, hidden: int = 64, repr_dim: int = 320, channels: tuple[int, ...] = (64, 128, 128)):
         super().__init__()

@@ -25,8 +25,10 @@ def jitter(x: Tensor, sigma: float = 0.1, gen: torch.Generator | None = None) ->
 
 
 def scaling(x: Tensor, sigma: float = 1.1, gen: torch.Generator | None = None) -> Tensor:
-    """Multiply each (series, channel) by a factor drawn from N(2, sigma) as TS-TCC's weak augmentation
-    does, but centred at 1 so the scale of z-normalised data is kept on average."""
+    """Multiply each (series, channel) by a random factor ``1 + (sigma / 2) * N(0, 1)``.
+
+    TS-TCC's weak augmentation draws the factor from N(2, 1.1); we centre it at 1 (and halve the
+    spread) so z-normalised data keeps its scale on average."""
     f = 1.0 + sigma * 0.5 * torch.randn(x.shape[0], 1, x.shape[2], generator=gen, device=x.device)
     return x * f
 
