@@ -10,7 +10,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	bash egs/mini_tts/run.sh
+	bash egs/mini_tts/run.sh --config conf/demo.conf
 
 test: setup
 	$(PY) -m pytest -q
