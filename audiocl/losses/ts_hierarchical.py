@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from audiocl.losses.base import ContrastiveObjective, LossOutput, get
+from audiocl.losses.pairs import two_view_pairs
 
 
 def _similarity(a: Tensor, b: Tensor, kind: str) -> Tensor:
@@ -165,12 +166,11 @@ def nt_xent_inputs(h1: Tensor, h2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     Source: "A Simple Framework for Contrastive Learning of Visual Representations" (Chen et al.,
     2020): each of the ``2B`` views has the other view of its sample as positive. Pair with
     ``infonce`` (temperature 0.5 in the paper's CIFAR setting; we default to 0.2 for time series as
-    TS-TCC's contextual contrasting does) to get NT-Xent.
+    TS-TCC's contextual contrasting does) to get NT-Xent. The layout is the loss library's
+    :func:`~audiocl.losses.pairs.two_view_pairs`.
     """
-    b = h1.shape[0]
-    z = F.normalize(torch.cat([h1, h2], 0), dim=-1).unsqueeze(0)
-    sim, pos, ok = _pair_inputs(z, torch.ones(1, 2 * b, dtype=torch.bool, device=h1.device), b, "dot")
-    return sim, pos, ok
+    sim, pos, valid = two_view_pairs(h1, h2)
+    return sim, pos, valid
 
 
 def nt_xent_loss(h1: Tensor, h2: Tensor, objective: ContrastiveObjective | None = None) -> LossOutput:
