@@ -66,8 +66,14 @@ class PeriodicCheckpoint(pl.Callback):
         self.every_n_steps = int(every_n_steps)
         self._last_saved_step = -1
 
-    def _save(self, trainer: pl.Trainer) -> None:
-        for logger in trainer.loggers:  # flush the metrics first: a kill after this save loses no logged step
+    def _save(self, trainer: pl.Trainer, log_pending_step: bool = False) -> None:
+        # Lightning logs a step's metrics only after the on_train_batch_end hooks, i.e. after this save;
+        # a kill in between would lose that step's row although the checkpoint has the step. So log the
+        # pending step now (read_metrics merges the repeated row Lightning writes a moment later), then
+        # flush every logger, then save: a kill after the save loses no logged step.
+        if log_pending_step:
+            trainer._logger_connector.update_train_step_metrics()
+        for logger in trainer.loggers:
             logger.save()
         trainer.save_checkpoint(self.path, weights_only=False)
         self._last_saved_step = trainer.global_step
@@ -78,11 +84,11 @@ class PeriodicCheckpoint(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
         step = trainer.global_step
         if self.every_n_steps > 0 and step > 0 and step % self.every_n_steps == 0 and step != self._last_saved_step:
-            self._save(trainer)
+            self._save(trainer, log_pending_step=True)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step != self._last_saved_step:
-            self._save(trainer)
+            self._save(trainer)  # every step has been logged by now
 
 
 def _rng_state() -> dict[str, Any]:

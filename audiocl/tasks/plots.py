@@ -38,7 +38,10 @@ def read_metrics(csv_dir: str | Path) -> list[dict[str, float]]:
                     except ValueError:
                         continue
                 if "step" in row:
-                    seg.append(row)
+                    if seg and seg[-1]["step"] == row["step"]:
+                        seg[-1].update(row)  # the same step logged twice (see PeriodicCheckpoint._save)
+                    else:
+                        seg.append(row)
         if not seg:
             continue
         first = min(r["step"] for r in seg)
