@@ -70,7 +70,8 @@ class PeriodicCheckpoint(pl.Callback):
         # Lightning logs a step's metrics only after the on_train_batch_end hooks, i.e. after this save;
         # a kill in between would lose that step's row although the checkpoint has the step. So log the
         # pending step now (read_metrics merges the repeated row Lightning writes a moment later), then
-        # flush every logger, then save: a kill after the save loses no logged step.
+        # flush every logger, then save: a kill after the save loses no logged step. (Lightning-private
+        # `_logger_connector`, as of lightning 2.6 pinned in constraints.txt: recheck on upgrade.)
         if log_pending_step:
             trainer._logger_connector.update_train_step_metrics()
         for logger in trainer.loggers:
