@@ -103,6 +103,10 @@ def build(preset: str, device, with_hf: bool, keep_layerdrop: bool = False):
     from audiocl.models.wav2vec2 import Wav2Vec2ForPretraining
 
     cfg, source = model_config(preset)
+    if cfg.frontend != "conv":
+        # HF has only the raw-waveform conv front-end; compare the same (paper) architecture.
+        print(f"# {preset}: front-end {cfg.frontend!r} -> 'conv' (HF has no other)", flush=True)
+        cfg.frontend = "conv"
     if not keep_layerdrop:
         cfg.encoder_layerdrop = 0.0
     print(f"# {preset}: model config from {source} (layerdrop {cfg.encoder_layerdrop})", flush=True)

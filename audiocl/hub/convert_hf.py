@@ -211,6 +211,8 @@ def config_to_hf(cfg: Wav2Vec2Config) -> dict[str, Any]:
     vq = cfg.latent_dim or cfg.final_dim
     if cfg.loss != "infonce":
         raise ConfigError(f"HF transformers only implements the infonce objective, not {cfg.loss!r}")
+    if cfg.frontend != "conv":
+        raise ConfigError(f"HF transformers' wav2vec 2.0 has only the raw-waveform conv front-end, not {cfg.frontend!r}")
     return dict(
         conv_dim=[c[0] for c in cfg.conv_layers], conv_kernel=[c[1] for c in cfg.conv_layers],
         conv_stride=[c[2] for c in cfg.conv_layers], conv_bias=cfg.conv_bias,

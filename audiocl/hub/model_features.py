@@ -39,8 +39,8 @@ def parse_layer(text: str | int) -> int | str:
 
 def _frame_shift_samples(cfg) -> int:
     model = cfg.model
-    if hasattr(model, "conv_layers"):
-        return math.prod(int(layer[2]) for layer in model.conv_layers)
+    if hasattr(model, "frame_shift"):
+        return int(model.frame_shift)
     if hasattr(model, "encoder_strides"):
         return math.prod(int(s) for s in model.encoder_strides)
     raise ConfigError(f"cannot tell the frame shift of a {cfg.ssl_type} model")

@@ -38,6 +38,7 @@ from audiocl import losses
 from audiocl.errors import ConfigError
 from audiocl.models.pretrain_common import PretrainOutput, check_waveforms
 from audiocl.nn.conv_encoder import WAV2VEC2_CONV_LAYERS, ConvFeatureEncoder
+from audiocl.nn.fbank_frontend import FbankFrameEncoder
 from audiocl.nn.grad import grad_multiply
 from audiocl.nn.masking import compute_span_mask, lengths_to_padding_mask
 from audiocl.nn.negatives import sample_in_groups
@@ -55,6 +56,13 @@ class Wav2Vec2Config:
 
     sample_rate: int = 16000
     # feature encoder
+    frontend: str = "conv"
+    """``conv`` (raw waveform, the paper's) or ``fbank`` (Kaldi 80-bin fbank -> stride-2 conv,
+    :class:`~audiocl.nn.fbank_frontend.FbankFrameEncoder`; same 20 ms frames). ``fbank`` is for
+    small models that must learn fast (the ``tiny`` preset); peers' checkpoints are ``conv``."""
+    fbank_dim: int = 512
+    """Channels of the fbank front-end's output (``frontend=fbank`` only)."""
+    fbank_num_mel_bins: int = 80
     conv_layers: list[list[int]] = field(default_factory=_default_conv_layers)
     """``[dim, kernel, stride]`` per conv layer."""
     extractor_mode: str = "group"
@@ -105,7 +113,19 @@ class Wav2Vec2Config:
             raise ConfigError(f"unknown wav2vec2 preset {name!r}; available: {', '.join(WAV2VEC2_PRESETS)}")
         return cls(**{**WAV2VEC2_PRESETS[name], **overrides})
 
+    @property
+    def frame_shift(self) -> int:
+        """Samples between consecutive frames (320 = 20 ms at 16 kHz for both front-ends)."""
+        if self.frontend == "fbank":
+            return FbankFrameEncoder.frame_shift_for(self.sample_rate)
+        shift = 1
+        for layer in self.conv_layers:
+            shift *= int(layer[2])
+        return shift
+
     def validate(self) -> None:
+        if self.frontend not in ("conv", "fbank"):
+            raise ConfigError(f"frontend must be 'conv' or 'fbank', got {self.frontend!r}")
         if self.extractor_mode not in ("group", "layer"):
             raise ConfigError(f"extractor_mode must be 'group' or 'layer', got {self.extractor_mode!r}")
         if self.encoder_embed_dim % self.encoder_attention_heads:
@@ -126,13 +146,15 @@ class Wav2Vec2Config:
 
 WAV2VEC2_PRESETS: dict[str, dict[str, Any]] = {
     # Same values as configs/pretrain/tiny.yaml (our setting, not a paper one; learns in minutes on 2 CPU
-    # cores): 64-channel conv encoder with the BASE strides (20 ms frames), 4 x 128 post-LN transformer,
-    # 2 x 64 codebook, 50 negatives.
+    # cores): fbank front-end (128 channels, 20 ms frames), 4 x 128 post-LN transformer, 2 x 32 codebook,
+    # 50 negatives, shorter masks (0.4 x 3) and a stronger diversity term (0.3); why each differs from
+    # BASE is measured in egs/mini_tts/RESULTS.md ("tiny preset").
     "tiny": dict(
+        frontend="fbank", fbank_dim=128,
         conv_layers=[[64, 10, 5]] + [[64, 3, 2]] * 4 + [[64, 2, 2]] * 2,
         encoder_embed_dim=128, encoder_ffn_dim=512, encoder_layers=4, encoder_attention_heads=4,
-        conv_pos=32, conv_pos_groups=8, encoder_layerdrop=0.0, latent_vars=64, final_dim=64,
-        latent_temp=[2.0, 0.5, 0.98], num_negatives=50,
+        conv_pos=32, conv_pos_groups=8, encoder_layerdrop=0.0, latent_vars=32, final_dim=64,
+        latent_temp=[2.0, 0.5, 0.98], num_negatives=50, mask_prob=0.4, mask_length=3, diversity_weight=0.3,
     ),
     "base": {},
     # fairseq wav2vec2_large_librivox (LV-60): pre-LN, layer-norm conv encoder with bias, 24 x 1024.
@@ -163,7 +185,10 @@ class Wav2Vec2Model(nn.Module):
         cfg = cfg or Wav2Vec2Config()
         cfg.validate()
         self.cfg = cfg
-        self.feature_extractor = ConvFeatureEncoder(cfg.conv_layers, cfg.extractor_mode, cfg.conv_bias)
+        if cfg.frontend == "fbank":
+            self.feature_extractor = FbankFrameEncoder(cfg.fbank_dim, cfg.fbank_num_mel_bins, cfg.sample_rate)
+        else:
+            self.feature_extractor = ConvFeatureEncoder(cfg.conv_layers, cfg.extractor_mode, cfg.conv_bias)
         feat_dim = self.feature_extractor.output_dim
         self.feature_dim = feat_dim
         self.feature_norm = nn.LayerNorm(feat_dim, eps=cfg.layer_norm_eps)
