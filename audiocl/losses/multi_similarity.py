@@ -8,8 +8,12 @@ Weighting (eq. 12) through the loss::
     L_i = 1/alpha log(1 + sum_{p kept} e^{-alpha (s_ip - lam)}) + 1/beta log(1 + sum_{n kept} e^{beta (s_in - lam)})
 
 An anchor whose kept positives or kept negatives are empty contributes 0 (as in the authors' code).
-Defaults ``alpha=2, beta=50, lam=1.0, epsilon=0.1`` are the values we recall from the paper's
-implementation details; metric-learning libraries often use ``lam = 0.5`` (``base``) instead.
+Defaults ``alpha=2, beta=50, lam=1.0, epsilon=0.1`` are the paper's (its implementation details;
+checked against pytorch-metric-learning's ``MultiSimilarityLoss`` documentation, which states "the
+paper uses lambda = 1" and alpha 2 / beta 50, and notes that its own ``base=0.5`` default differs,
+and against the authors' ``research-ms-loss`` code, whose mining margin is 0.1). The authors' code
+itself hard-codes ``thresh = 0.5`` (our ``lam``) and reads the two scales from its config: pass
+``lam=0.5`` for that variant.
 """
 
 from __future__ import annotations
