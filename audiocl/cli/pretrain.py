@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
                                                      "gumbel_temperature")}
         print(json.dumps({"global_step": metrics.get("global_step"), **keep,
                           "chance_accuracy": metrics.get("chance_accuracy"),
+                          "chance_accuracy_effective": metrics.get("chance_accuracy_effective"),
                           "skipped_batches": metrics.get("skipped_batches"),
                           "loss_curve": metrics.get("loss_curve")}, default=str))
     return 0

@@ -339,6 +339,9 @@ class Wav2Vec2ForPretraining(nn.Module):
             "diversity": diversity.detach(),
             "prob_perplexity": q.prob_perplexity.detach(),
             "code_perplexity": q.code_perplexity.detach(),
+            # distractors left after removing those with the positive's codes: chance accuracy is
+            # about 1 / (1 + this), not 1 / (1 + num_negatives), once the codebook is coarse
+            "valid_negatives": cand_valid[:, 1:].sum(1).float().mean().detach(),
         })
         logs.update(out.logs)
         return PretrainOutput(loss=loss, logs=logs, per_sample=per_sample)

@@ -110,6 +110,9 @@ def run_pretrain(cfg: PretrainConfig, data_dir: str | Path, exp_dir: str | Path)
         negatives = getattr(cfg.model, "num_negatives", None)
         if negatives:
             metrics["chance_accuracy"] = 1.0 / (negatives + 1)
+        valid = (metrics.get("final_mean_last_logged") or {}).get("train/valid_negatives")
+        if valid is not None:  # negatives sharing the positive's codes are not distractors
+            metrics["chance_accuracy_effective"] = 1.0 / (float(valid) + 1)
         entries = getattr(cfg.model, "latent_vars", None)
         groups = getattr(cfg.model, "latent_groups", None)
         if entries and groups:

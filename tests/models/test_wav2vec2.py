@@ -31,8 +31,9 @@ def test_registry_and_interface(w2v2_cfg):
     assert isinstance(out, PretrainOutput) and out.loss.dim() == 0 and torch.isfinite(out.loss)
     assert out.per_sample.shape == (3,) and (out.per_sample > 0).all()
     for key in ("contrastive", "diversity", "feature_pen", "acc", "prob_perplexity", "code_perplexity",
-                "gumbel_temperature", "num_masked"):
+                "gumbel_temperature", "num_masked", "valid_negatives"):
         assert key in out.logs, key
+    assert 0 < float(out.logs["valid_negatives"]) <= model.cfg.num_negatives
     expect = out.logs["contrastive"] + 0.1 * out.logs["diversity"] + 10 * out.logs["feature_pen"]
     assert torch.allclose(out.loss.detach(), torch.as_tensor(expect), atol=1e-5)
     out.loss.backward()
