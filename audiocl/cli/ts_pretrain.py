@@ -1,11 +1,13 @@
 """``audiocl ts-pretrain`` / ``audiocl ts-encode``: contrastive pretraining on time series from files.
 
     audiocl ts-pretrain --train GunPoint_TRAIN.ts --out exp/gp [--config configs/ts/ts2vec.yaml] [dbpm=true ...]
+    audiocl ts-pretrain --train GunPoint_TRAIN.ts --out exp/gp_tcc --config configs/ts/ts_tcc.yaml
     audiocl ts-encode --model exp/gp --data GunPoint_TEST.ts --out emb.npy
 
 Input files: ``.ts`` (sktime/UEA format), ``.npy`` (``(N, T)`` or ``(N, T, C)``, NaN = missing /
 padding), ``.csv`` / ``.tsv`` (one univariate series per row, label in the first column unless
-``--no-label``). Argument parsing only; the work is in :mod:`audiocl.models.ts_contrastive`.
+``--no-label``). Argument parsing only; the work is in :mod:`audiocl.models.ts_contrastive` and
+:mod:`audiocl.ts.tstcc` (``method=ts_tcc``, ``--config configs/ts/ts_tcc.yaml``).
 """
 
 from __future__ import annotations
@@ -34,25 +36,25 @@ def load_series_file(path: Path, has_label: bool = True) -> np.ndarray:
 
 def _pretrain(args) -> int:
     from audiocl.config import resolve_config
-    from audiocl.models.ts_contrastive import TSContrastiveConfig, TSContrastiveModel
     from audiocl.ts.data import Normalizer, check_series
+    from audiocl.ts.tstcc import TSPretrainConfig, build_model
 
     X = load_series_file(args.train, not args.no_label)
     check_series(X, what=str(args.train))
-    cfg = resolve_config(TSContrastiveConfig, presets=args.config or [], overrides=args.overrides)
+    cfg = resolve_config(TSPretrainConfig, presets=args.config or [], overrides=args.overrides)
     norm = Normalizer().fit(X)
-    model = TSContrastiveModel(cfg, X.shape[2]).fit(norm.transform(X), verbose=True)
+    model = build_model(cfg, X.shape[2]).fit(norm.transform(X), verbose=True)
     model.save(args.out, extra={"normalizer": norm.to_dict()})
     print(f"trained {model.history[-1]['iters']} iterations in {model.train_seconds:.1f}s -> {args.out}")
     return 0
 
 
 def _encode(args) -> int:
-    from audiocl.models.ts_contrastive import TSContrastiveModel
     from audiocl.ts.data import Normalizer, check_series
+    from audiocl.ts.tstcc import load_model
     from audiocl.utils.io import atomic_path
 
-    model, meta = TSContrastiveModel.load(args.model)
+    model, meta = load_model(args.model)
     X = load_series_file(args.data, not args.no_label)
     check_series(X, what=str(args.data))
     if "normalizer" in meta:
@@ -66,7 +68,7 @@ def _encode(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("ts-pretrain", help="contrastive pretraining (TS2Vec / SimCLR, optional DBPM) on a time-series file")
+    p = subparsers.add_parser("ts-pretrain", help="contrastive pretraining (TS2Vec / SimCLR / TS-TCC, optional DBPM) on a time-series file")
     p.add_argument("--train", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="model folder (model.safetensors, config.yaml, meta.json)")
     p.add_argument("--config", type=Path, action="append", help="YAML preset(s), e.g. configs/ts/ts2vec.yaml")

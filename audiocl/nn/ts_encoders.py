@@ -175,6 +175,39 @@ class TransformerTSEncoder(nn.Module):
         return z.masked_fill(pad.unsqueeze(-1), 0.0)
 
 
+class ContextTransformer(nn.Module):
+    """Summarise a sequence of latents ``(B, T, D)`` into one context vector ``(B, hidden)``.
+
+    TS-TCC's autoregressive model ("Time-Series Representation Learning via Temporal and Contextual
+    Contrasting", Eldele et al., IJCAI 2021, Sec. 3.2; sizes from its code: hidden 100, 4 layers,
+    4 heads, feed-forward 64): a linear map of each latent to ``hidden``, a learnable context token
+    prepended, pre-norm transformer layers, and the token's output is the context ``c_t``. It is fed
+    only the past (steps ``<= t``), so no causal mask is needed. As in the source there is no
+    positional encoding. ``padding_mask`` ``(B, T)`` (``True`` = padded / missing) keeps such steps
+    out of attention; the context token is always attended, so a row with no valid step still gives
+    a finite context.
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 100, depth: int = 4, heads: int = 4, mlp_dim: int = 64,
+                 dropout: float = 0.1):
+        super().__init__()
+        if hidden % heads:
+            raise ConfigError(f"context transformer: hidden ({hidden}) must be divisible by heads ({heads})")
+        self.proj = nn.Linear(in_dim, hidden)
+        self.token = nn.Parameter(torch.randn(1, 1, hidden))
+        layer = nn.TransformerEncoderLayer(hidden, heads, mlp_dim, dropout, batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.hidden = hidden
+
+    def forward(self, z: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        b = z.shape[0]
+        h = torch.cat([self.token.expand(b, -1, -1), self.proj(z)], dim=1)
+        key_pad = None
+        if padding_mask is not None:
+            key_pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=z.device), padding_mask], dim=1)
+        return self.layers(h, src_key_padding_mask=key_pad)[:, 0]
+
+
 @dataclass
 class TSEncoderConfig:
     """Which encoder and its sizes. Defaults: TS2Vec's (hidden 64, depth 10, repr 320)."""
@@ -220,6 +253,7 @@ def masked_mean_pool(z: Tensor, padding_mask: Tensor | None = None) -> Tensor:
 
 
 __all__ = [
+    "ContextTransformer",
     "DilatedConvEncoder",
     "ResNet1DEncoder",
     "TransformerTSEncoder",

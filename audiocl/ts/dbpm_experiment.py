@@ -27,14 +27,14 @@ import torch
 
 from audiocl.config import resolve_config
 from audiocl.losses.dbpm import flag_precision_recall
-from audiocl.models.ts_contrastive import TSContrastiveConfig, TSContrastiveModel
 from audiocl.ts.data import Normalizer, load_ucr_uea
 from audiocl.ts.evaluate import evaluate_embeddings, mean_std
+from audiocl.ts.tstcc import TSPretrainConfig, build_model
 from audiocl.utils.io import atomic_write_text
 
 
 class PairCorruptor:
-    """``pair_hook`` for :class:`TSContrastiveModel`: replaces view-2 sources of the corrupted ids."""
+    """``pair_hook`` for :class:`~audiocl.models.ts_contrastive.TSContrastiveModel`: replaces view-2 sources of the corrupted ids."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, fraction: float, mode: str, seed: int = 0):
         if mode not in ("noise", "swap"):
@@ -75,8 +75,8 @@ def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str
     xtr, xte = norm.transform(tr.X), norm.transform(te.X)
     res: dict = {"dataset": dataset, "fraction": fraction, "mode": mode, "seed": seed, "overrides": list(overrides)}
     for dbpm in (False, True):
-        cfg = resolve_config(TSContrastiveConfig, overrides=[*overrides, f"seed={seed}", f"dbpm={dbpm}"])
-        model = TSContrastiveModel(cfg, xtr.shape[2])
+        cfg = resolve_config(TSPretrainConfig, overrides=[*overrides, f"seed={seed}", f"dbpm={dbpm}"])
+        model = build_model(cfg, xtr.shape[2])
         corr = PairCorruptor(xtr, tr.y, fraction, mode, seed)
         model.pair_hook = corr
         model.fit(xtr)

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from audiocl.config import resolve_config, save_config
-from audiocl.models.ts_contrastive import TSContrastiveConfig, TSContrastiveModel, default_iters
+from audiocl.models.ts_contrastive import default_iters
 from audiocl.ts.data import SHIPPED_CLASSIFICATION, Normalizer, check_series, load_ucr_uea
 from audiocl.ts.evaluate import evaluate_embeddings, mean_std
+from audiocl.ts.tstcc import TSPretrainConfig, build_model
 from audiocl.utils.io import atomic_write_text
 
 TS2VEC_PUBLISHED: dict[str, float | None] = {name: None for name in SHIPPED_CLASSIFICATION}
@@ -33,20 +34,27 @@ from "TS2Vec: Towards Universal Representation of Time Series" (Yue et al., AAAI
 full results on 128 UCR / 30 UEA datasets."""
 
 
+def run_tag(method: str, dbpm: bool) -> str:
+    """Folder name of a run: ``base`` / ``dbpm`` for TS2Vec (the recipe's default), else ``<method>[_dbpm]``."""
+    if method == "ts2vec":
+        return "dbpm" if dbpm else "base"
+    return f"{method}_dbpm" if dbpm else method
+
+
 def run_one(name: str, seed: int, dbpm: bool, exp: Path, overrides: list[str], *, save_model: bool = False,
             verbose: bool = False) -> dict:
-    tag = "dbpm" if dbpm else "base"
+    cfg = resolve_config(TSPretrainConfig, overrides=[*overrides, f"seed={seed}", f"dbpm={dbpm}"])
+    tag = run_tag(cfg.method, dbpm)
     out_dir = exp / name / tag / f"seed{seed}"
     res_path = out_dir / "result.json"
     if res_path.is_file():
         return json.loads(res_path.read_text())
-    cfg = resolve_config(TSContrastiveConfig, overrides=[*overrides, f"seed={seed}", f"dbpm={dbpm}"])
     tr, te = load_ucr_uea(name, "train"), load_ucr_uea(name, "test")
     check_series(tr.X, what=f"{name} train")
     check_series(te.X, what=f"{name} test")
     norm = Normalizer().fit(tr.X)
     xtr, xte = norm.transform(tr.X), norm.transform(te.X)
-    model = TSContrastiveModel(cfg, xtr.shape[2])
+    model = build_model(cfg, xtr.shape[2])
     iters = cfg.iters or default_iters(xtr)
     model.fit(xtr, iters=iters, verbose=verbose)
     t0 = time.perf_counter()
@@ -54,7 +62,7 @@ def run_one(name: str, seed: int, dbpm: bool, exp: Path, overrides: list[str], *
     enc_s = time.perf_counter() - t0
     metrics = evaluate_embeddings(etr, tr.y, ete, te.y, seed=seed)
     result = {
-        "dataset": name, "dbpm": dbpm, "seed": seed, "iters": iters, "overrides": list(overrides),
+        "dataset": name, "method": cfg.method, "dbpm": dbpm, "seed": seed, "iters": iters, "overrides": list(overrides),
         "train_seconds": model.train_seconds, "encode_seconds": enc_s,
         "n_train": int(xtr.shape[0]), "n_test": int(xte.shape[0]), "length": int(xtr.shape[1]), "channels": int(xtr.shape[2]),
         "final_loss": model.history[-1]["loss"] if model.history else None,
@@ -63,7 +71,7 @@ def run_one(name: str, seed: int, dbpm: bool, exp: Path, overrides: list[str], *
     if model.dbpm is not None:
         result["dbpm_flagged_ids"] = np.flatnonzero(model.dbpm.flag_counts.numpy() > 0).tolist()
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.yaml")
+    save_config(model.cfg, out_dir / "config.yaml")
     if save_model:
         model.save(out_dir / "model", extra={"normalizer": norm.to_dict()})
     atomic_write_text(res_path, json.dumps(result, indent=1))
@@ -82,32 +90,40 @@ def _fmt(vals: list[float]) -> str:
     return f"{m:.3f} ± {s:.3f} (n={len(vals)})"
 
 
+def _settings(r: dict) -> str:
+    return " ".join(o for o in r.get("overrides", []) if not o.startswith(("num_threads", "method="))) or "—"
+
+
 def results_markdown(results: list[dict], note: str = "") -> str:
-    by = {}
+    by: dict[str, dict[str, list[dict]]] = {}
     for r in results:
-        by.setdefault(r["dataset"], {}).setdefault("dbpm" if r["dbpm"] else "base", []).append(r)
+        by.setdefault(r["dataset"], {}).setdefault(run_tag(r.get("method", "ts2vec"), r["dbpm"]), []).append(r)
     lines = [
         "# UCR/UEA results (sktime-shipped classification sets)",
         "",
         "TS2Vec protocol: the whole series is max-pooled to one 320-d vector, RBF SVM with TS2Vec's C grid "
         "(direct C=inf fit for small train sets); linear probe = standardised logistic regression. Mean ± std over seeds; "
-        "train time = mean seconds of unsupervised training per run (CPU, 1 thread, shared machine).",
+        "train time = mean seconds of unsupervised training per run (CPU, 1 thread, shared machine). "
+        "TS-TCC columns: the same encoder and protocol trained with TS-TCC's objective (`configs/ts/ts_tcc.yaml`); "
+        "— = not run.",
         "",
-        "| dataset | N train / test | len × ch | iters | SVM acc (TS2Vec) | SVM acc (+DBPM) | linear probe (TS2Vec) | linear probe (+DBPM) | TS2Vec published | train s (base / DBPM) | non-default settings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | N train / test | len × ch | iters | SVM acc (TS2Vec) | SVM acc (+DBPM) | SVM acc (TS-TCC) | linear probe (TS2Vec) | linear probe (+DBPM) | linear probe (TS-TCC) | TS2Vec published | train s (base / DBPM / TS-TCC) | non-default settings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def secs(rs: list[dict]) -> str:
+        return f"{np.mean([r['train_seconds'] for r in rs]):.0f}" if rs else "—"
+
     for name in sorted(by):
-        b, d = by[name].get("base", []), by[name].get("dbpm", [])
-        any_r = (b or d)[0]
+        b, d, c = by[name].get("base", []), by[name].get("dbpm", []), by[name].get("ts_tcc", [])
+        any_r = (b or d or c)[0]
         pub = TS2VEC_PUBLISHED.get(name)
         pub_s = f"{pub:.3f}" if pub is not None else "not found (see note)"
-        tb = f"{np.mean([r['train_seconds'] for r in b]):.0f}" if b else "—"
-        td = f"{np.mean([r['train_seconds'] for r in d]):.0f}" if d else "—"
         lines.append(
             f"| {name} | {any_r['n_train']} / {any_r['n_test']} | {any_r['length']} × {any_r['channels']} | {any_r['iters']} | "
-            f"{_fmt([r['svm_acc'] for r in b])} | {_fmt([r['svm_acc'] for r in d])} | "
-            f"{_fmt([r['linear_acc'] for r in b])} | {_fmt([r['linear_acc'] for r in d])} | {pub_s} | {tb} / {td} | "
-            f"{' '.join(o for o in any_r.get('overrides', []) if not o.startswith('num_threads')) or '—'} |"
+            f"{_fmt([r['svm_acc'] for r in b])} | {_fmt([r['svm_acc'] for r in d])} | {_fmt([r['svm_acc'] for r in c])} | "
+            f"{_fmt([r['linear_acc'] for r in b])} | {_fmt([r['linear_acc'] for r in d])} | {_fmt([r['linear_acc'] for r in c])} | "
+            f"{pub_s} | {secs(b)} / {secs(d)} / {secs(c)} | {_settings(any_r)} |"
         )
     lines += ["", note.strip(), ""] if note else [""]
     return "\n".join(lines)
@@ -123,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dbpm", choices=["off", "on", "both"], default="both")
     r.add_argument("--save-model", action="store_true")
     r.add_argument("--verbose", action="store_true")
-    r.add_argument("overrides", nargs="*", help="TSContrastiveConfig key=value overrides")
+    r.add_argument("overrides", nargs="*", help="TSPretrainConfig key=value overrides (method=ts_tcc for TS-TCC)")
     k = sub.add_parser("check", help="stage 1: every dataset's shipped files load offline and pass the input checks")
     k.add_argument("--datasets", nargs="+", default=SHIPPED_CLASSIFICATION)
     c = sub.add_parser("collect", help="write RESULTS.md from exp/*/*/seed*/result.json")

@@ -60,7 +60,7 @@ class ContrastiveTransformer(BaseTransformer):
 
     Parameters
     ----------
-    method : "ts2vec" or "simclr"
+    method : "ts2vec", "simclr" or "ts_tcc" (TS-TCC: needs at least 2 series of at least 2 steps)
     encoder : "dilated_cnn", "resnet1d" or "transformer"
     repr_dim, hidden, depth : encoder sizes (TS2Vec defaults 320 / 64 / 10)
     loss : name of any objective in ``audiocl.losses`` (default ``infonce``)
@@ -114,8 +114,8 @@ class ContrastiveTransformer(BaseTransformer):
 
     # -- config ---------------------------------------------------------------------------------
     def _model_config(self):
-        from audiocl.models.ts_contrastive import TSContrastiveConfig
         from audiocl.nn.ts_encoders import TSEncoderConfig
+        from audiocl.ts.tstcc import TSPretrainConfig
 
         rs = self.random_state
         if rs is None:
@@ -124,7 +124,7 @@ class ContrastiveTransformer(BaseTransformer):
             seed = int(rs)
         else:  # a np.random.RandomState
             seed = int(rs.randint(2**31 - 1))
-        return TSContrastiveConfig(
+        return TSPretrainConfig(
             encoder=TSEncoderConfig(name=self.encoder, hidden=self.hidden, repr_dim=self.repr_dim, depth=self.depth),
             method=self.method, loss=self.loss, iters=int(self.iters), batch_size=self.batch_size, lr=self.lr,
             dbpm=bool(self.dbpm), seed=seed,
@@ -132,13 +132,13 @@ class ContrastiveTransformer(BaseTransformer):
 
     # -- sktime hooks -----------------------------------------------------------------------------
     def _fit(self, X, y=None):
-        from audiocl.models.ts_contrastive import TSContrastiveModel
+        from audiocl.ts.tstcc import build_model
 
         arr = _panel_to_ntc(X)
         check_series(arr, what="ContrastiveTransformer.fit X")
         self.normalizer_ = Normalizer().fit(arr) if self.normalize else Normalizer(np.zeros(arr.shape[2], np.float32), np.ones(arr.shape[2], np.float32))
         self.n_channels_ = int(arr.shape[2])
-        self.model_ = TSContrastiveModel(self._model_config(), self.n_channels_)
+        self.model_ = build_model(self._model_config(), self.n_channels_)
         self.model_.fit(self.normalizer_.transform(arr))
         return self
 
@@ -179,7 +179,7 @@ class ContrastiveTransformer(BaseTransformer):
 
     @classmethod
     def _from_archive(cls, data: bytes) -> "ContrastiveTransformer":
-        from audiocl.models.ts_contrastive import TSContrastiveModel
+        from audiocl.ts.tstcc import load_model
 
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = set(zf.namelist())
@@ -191,7 +191,7 @@ class ContrastiveTransformer(BaseTransformer):
                 with tempfile.TemporaryDirectory() as tmp:
                     for f in ("model.safetensors", "config.yaml", "meta.json"):
                         (Path(tmp) / f).write_bytes(zf.read(f))
-                    est.model_, _ = TSContrastiveModel.load(tmp)
+                    est.model_, _ = load_model(tmp)
                 est.normalizer_ = Normalizer.from_dict(state["normalizer"])
                 est.n_channels_ = int(state["n_channels"])
                 est._is_fitted = True
