@@ -8,9 +8,11 @@ whole of training: the second view is cut from
   together),
 
 at the same crop positions as the first view. Everything else is the standard recipe (TS2Vec
-objective, SVM protocol on clean test data). We report SVM accuracy with and without DBPM and the
-precision / recall of DBPM's flags against the corrupted set, both for the flags of the last epoch
-and for "ever flagged".
+objective unless overridden, e.g. ``method=simclr``; SVM protocol on clean test data). We report SVM
+accuracy with and without DBPM and the precision / recall of DBPM's flags against the corrupted set,
+both for the flags of the last epoch and for "ever flagged". Two reference arms put the difference in
+scale (``--arms untrained clean base dbpm``): the untrained encoder (what training adds at all) and
+training on clean pairs (what the corruption takes away, i.e. the most DBPM can win back).
 
 ``python -m audiocl.ts.dbpm_experiment --dataset ItalyPowerDemand --fraction 0.2 --mode swap --seeds 0 1 2``
 """
@@ -69,19 +71,36 @@ class PairCorruptor:
         return out
 
 
-def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str], out_dir: Path | None = None, tag: str = "") -> dict:
+ARMS = ("untrained", "clean", "base", "dbpm")
+"""``untrained``: the encoder at its initialisation (no training; what training has to beat);
+``clean``: trained on uncorrupted pairs without DBPM (what the corruption can take away);
+``base``: corrupted pairs without DBPM; ``dbpm``: corrupted pairs with DBPM."""
+
+
+def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str], out_dir: Path | None = None, tag: str = "",
+        arms: tuple[str, ...] = ("base", "dbpm"), previous: dict | None = None) -> dict:
+    """Train the requested ``arms`` (see :data:`ARMS`) and return one result dict; arms already in
+    ``previous`` (a loaded result file) are kept, not re-run."""
+    bad = [a for a in arms if a not in ARMS]
+    if bad:
+        raise ValueError(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
     tr, te = load_ucr_uea(dataset, "train"), load_ucr_uea(dataset, "test")
     norm = Normalizer().fit(tr.X)
     xtr, xte = norm.transform(tr.X), norm.transform(te.X)
-    res: dict = {"dataset": dataset, "fraction": fraction, "mode": mode, "seed": seed, "overrides": list(overrides)}
-    for dbpm in (False, True):
+    res: dict = dict(previous or {})
+    res.update({"dataset": dataset, "fraction": fraction, "mode": mode, "seed": seed, "overrides": list(overrides)})
+    for arm in arms:
+        if f"{arm}_svm_acc" in res:
+            continue
+        dbpm = arm == "dbpm"
         cfg = resolve_config(TSPretrainConfig, overrides=[*overrides, f"seed={seed}", f"dbpm={dbpm}"])
         model = build_model(cfg, xtr.shape[2])
         corr = PairCorruptor(xtr, tr.y, fraction, mode, seed)
-        model.pair_hook = corr
-        model.fit(xtr)
+        if arm in ("base", "dbpm"):
+            model.pair_hook = corr
+        if arm != "untrained":
+            model.fit(xtr)
         m = evaluate_embeddings(model.encode(xtr), tr.y, model.encode(xte), te.y, seed=seed)
-        arm = "dbpm" if dbpm else "base"
         res[f"{arm}_svm_acc"] = m["svm_acc"]
         res[f"{arm}_linear_acc"] = m["linear_acc"]
         res[f"{arm}_train_seconds"] = model.train_seconds
@@ -97,13 +116,13 @@ def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str
             stat = model.dbpm.statistic().numpy()
             res["mean_stat_corrupted"] = float(np.nanmean(stat[corr.corrupted])) if corr.corrupted.any() else float("nan")
             res["mean_stat_clean"] = float(np.nanmean(stat[~corr.corrupted]))
-    if out_dir is not None:
-        atomic_write_text(out_dir / f"{dataset}_{mode}_f{fraction}{tag}_seed{seed}.json", json.dumps(res, indent=1))
+        if out_dir is not None:  # after every arm, so a killed job keeps what finished
+            atomic_write_text(out_dir / f"{dataset}_{mode}_f{fraction}{tag}_seed{seed}.json", json.dumps(res, indent=1))
     return res
 
 
 def summarize(results: list[dict]) -> str:
-    keys = ["base_svm_acc", "dbpm_svm_acc", "flag_last_precision", "flag_last_recall", "flag_ever_precision", "flag_ever_recall"]
+    keys = ["untrained_svm_acc", "clean_svm_acc", "base_svm_acc", "dbpm_svm_acc", "flag_last_precision", "flag_last_recall", "flag_ever_precision", "flag_ever_recall"]
     parts = []
     for k in keys:
         vals = [r[k] for r in results if k in r and r[k] == r[k]]
@@ -120,8 +139,8 @@ def report_markdown(folder: Path) -> str:
         key = (r["dataset"], r["mode"], r["fraction"], " ".join(o for o in r.get("overrides", []) if not o.startswith("num_threads")))
         groups.setdefault(key, []).append(r)
     lines = [
-        "| dataset | corruption | fraction | DBPM settings | seeds | SVM acc without DBPM | SVM acc with DBPM | flag precision (last epoch) | flag recall (last epoch) | precision (ever flagged) | recall (ever flagged) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | corruption | fraction | settings | seeds | SVM acc untrained | SVM acc clean | SVM acc without DBPM | SVM acc with DBPM | linear acc clean / without / with DBPM | flag precision (last epoch) | flag recall (last epoch) | precision (ever flagged) | recall (ever flagged) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(rs, k):
@@ -133,7 +152,9 @@ def report_markdown(folder: Path) -> str:
 
     for (ds, mode, frac, ov), rs in sorted(groups.items()):
         lines.append(
-            f"| {ds} | {mode} | {frac} | {ov or 'defaults'} | {len(rs)} | {cell(rs, 'base_svm_acc')} | {cell(rs, 'dbpm_svm_acc')} | "
+            f"| {ds} | {mode} | {frac} | {ov or 'defaults'} | {len(rs)} | {cell(rs, 'untrained_svm_acc')} | {cell(rs, 'clean_svm_acc')} | "
+            f"{cell(rs, 'base_svm_acc')} | {cell(rs, 'dbpm_svm_acc')} | "
+            f"{cell(rs, 'clean_linear_acc')} / {cell(rs, 'base_linear_acc')} / {cell(rs, 'dbpm_linear_acc')} | "
             f"{cell(rs, 'flag_last_precision')} | {cell(rs, 'flag_last_recall')} | {cell(rs, 'flag_ever_precision')} | {cell(rs, 'flag_ever_recall')} |"
         )
     return "\n".join(lines) + "\n"
@@ -148,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="folder for one JSON per seed (resumable)")
     p.add_argument("--tag", default="", help="suffix for the result files (e.g. the overrides used)")
     p.add_argument("--report", type=Path, default=None, help="print the markdown table of a result folder and exit")
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=["base", "dbpm"],
+                   help="untrained / clean (no corruption, no DBPM) reference arms, base (corrupted), dbpm (corrupted + DBPM)")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
     if args.report is not None:
@@ -156,10 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for seed in args.seeds:
         f = args.out / f"{args.dataset}_{args.mode}_f{args.fraction}{args.tag}_seed{seed}.json" if args.out else None
-        if f is not None and f.is_file():
-            r = json.loads(f.read_text())
+        prev = json.loads(f.read_text()) if f is not None and f.is_file() else None
+        if prev is not None and all(f"{a}_svm_acc" in prev for a in args.arms):
+            r = prev
         else:
-            r = run(args.dataset, args.fraction, args.mode, seed, args.overrides, args.out, args.tag)
+            r = run(args.dataset, args.fraction, args.mode, seed, args.overrides, args.out, args.tag, tuple(args.arms), prev)
         results.append(r)
         print(json.dumps(r), flush=True)
     print(f"SUMMARY {args.dataset} mode={args.mode} fraction={args.fraction}: {summarize(results)}", flush=True)

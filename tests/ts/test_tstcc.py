@@ -94,3 +94,20 @@ def test_sktime_adapter_accepts_tstcc():
     est = ContrastiveTransformer(method="ts_tcc", repr_dim=8, hidden=4, depth=1, iters=2, batch_size=4, random_state=0)
     emb = est.fit_transform(X.transpose(0, 2, 1))
     assert emb.shape == (8, 8)
+
+
+def test_dbpm_experiment_reference_arms_resume(tmp_path):
+    from audiocl.ts.dbpm_experiment import main, report_markdown
+
+    ov = ["encoder.depth=1", "encoder.hidden=4", "encoder.repr_dim=8", "iters=2", "num_threads=1", "method=simclr"]
+    args = ["--dataset", "ItalyPowerDemand", "--fraction", "0.2", "--seeds", "0", "--out", str(tmp_path)]
+    assert main([*args, "--arms", "untrained", "clean", "--", *ov]) == 0
+    f = next(tmp_path.glob("*.json"))
+    first = f.read_text()
+    assert '"untrained_svm_acc"' in first and '"base_svm_acc"' not in first
+    assert main([*args, "--arms", "untrained", "clean", "base", "--", *ov]) == 0  # adds base, keeps the rest
+    import json
+
+    r, r0 = json.loads(f.read_text()), json.loads(first)
+    assert r["clean_svm_acc"] == r0["clean_svm_acc"] and "base_svm_acc" in r
+    assert "| ItalyPowerDemand | swap | 0.2 |" in report_markdown(tmp_path)
