@@ -27,11 +27,12 @@ from audiocl.ts.tstcc import TSPretrainConfig, build_model
 from audiocl.utils.io import atomic_write_text
 
 TS2VEC_PUBLISHED: dict[str, float | None] = {name: None for name in SHIPPED_CLASSIFICATION}
-"""TS2Vec's published per-dataset accuracy (paper appendix, full UCR/UEA tables). We could not read
-those tables from the offline reference material available when this recipe was written, so the
-entries stay ``None`` and the table says "not found" rather than guessing a number. Fill them in
-from "TS2Vec: Towards Universal Representation of Time Series" (Yue et al., AAAI 2022), Appendix,
-full results on 128 UCR / 30 UEA datasets."""
+"""TS2Vec's published per-dataset accuracy (paper appendix, full UCR/UEA tables). No citeable copy of
+those tables was reachable from the offline reference material (what was searched, and why the one
+reprint found was not used, is in ``egs/ucr_uea/conf/results_note.md``), so the entries stay ``None``
+and the table says "not found" rather than guessing a number. Fill them in from "TS2Vec: Towards
+Universal Representation of Time Series" (Yue et al., AAAI 2022), Appendix, full results on 128 UCR /
+30 UEA datasets, with the source next to each number."""
 
 
 def run_tag(method: str, dbpm: bool) -> str:

@@ -45,7 +45,7 @@ run_stage() {  # run_stage N name command...: skip when done, log to exp/log, ma
 # shellcheck disable=SC2086
 run_stage 1 check python -m audiocl.ts.recipe check --datasets $datasets
 # shellcheck disable=SC2086
-run_stage 3 pretrain_eval python -m audiocl.ts.recipe run --exp "$expdir/runs" --datasets $datasets --seeds $seeds \
+run_stage 3 pretrain_eval python -m audiocl.ts.recipe run --exp "$expdir" --datasets $datasets --seeds $seeds \
   --dbpm "$dbpm" -- $overrides
 corrupt() {
   mkdir -p "$expdir/dbpm_corrupt"
@@ -57,5 +57,5 @@ corrupt() {
   done
 }
 run_stage 6 dbpm_corrupt corrupt
-run_stage 7 results python -m audiocl.ts.recipe collect --exp "$expdir/runs" --out RESULTS.md --note conf/results_note.md \
+run_stage 7 results python -m audiocl.ts.recipe collect --exp "$expdir" --out RESULTS.md --note conf/results_note.md \
   --dbpm-dir "$expdir/dbpm_corrupt"
