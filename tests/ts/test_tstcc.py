@@ -111,3 +111,20 @@ def test_dbpm_experiment_reference_arms_resume(tmp_path):
     r, r0 = json.loads(f.read_text()), json.loads(first)
     assert r["clean_svm_acc"] == r0["clean_svm_acc"] and "base_svm_acc" in r
     assert "| ItalyPowerDemand | swap | 0.2 |" in report_markdown(tmp_path)
+
+
+def test_results_table_has_tstcc_columns():
+    from audiocl.ts.recipe import results_markdown, run_tag
+
+    assert run_tag("ts2vec", False) == "base" and run_tag("ts2vec", True) == "dbpm"
+    assert run_tag("ts_tcc", False) == "ts_tcc" and run_tag("ts_tcc", True) == "ts_tcc_dbpm"
+    row = {"dataset": "GunPoint", "n_train": 50, "n_test": 150, "length": 150, "channels": 1, "iters": 200,
+           "train_seconds": 10.0, "overrides": ["num_threads=1"]}
+    results = [{**row, "dbpm": False, "seed": 0, "svm_acc": 0.9, "linear_acc": 0.8},
+               {**row, "method": "ts_tcc", "dbpm": False, "seed": 0, "svm_acc": 0.7, "linear_acc": 0.6,
+                "overrides": ["num_threads=1", "method=ts_tcc"]}]
+    md = results_markdown(results)
+    line = next(x for x in md.splitlines() if x.startswith("| GunPoint"))
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[4].startswith("0.900") and cells[5] == "—" and cells[6].startswith("0.700")
+    assert cells[9].startswith("0.600") and cells[-1] == "—"
