@@ -1,7 +1,9 @@
-# Stage 4: CTC fine-tuning of the pretrained upstream, and the same architecture from scratch on fbank
+# Stage 4: CTC fine-tuning of the pretrained upstream, and the same architecture trained from scratch
 # (recipes/template.sh sources this file). One experiment per training set:
-#   $expdir/ctc_pretrained_<tag>   upstream = $pretrain_exp (stage 3), conv encoder frozen
-#   $expdir/ctc_scratch_<tag>      same transformer config, random init, fbank front-end (--ctc-baseline false: skip)
+#   $expdir/ctc_pretrained_<tag>   upstream = $pretrain_exp (stage 3), its front-end frozen
+#   $expdir/ctc_scratch_<tag>      the same model (config of the release) with random weights, every part trained,
+#                                  same masks / schedule / updates (--ctc-baseline false: skip; --ctc-scratch-opts
+#                                  'model.frontend=fbank' swaps in the CMVN fbank front-end instead)
 # Training sets: --ctc-train-sets 'SET ...' (e.g. LibriSpeech train_10min train_1h), else label-fraction
 # subsets of $train_set written by `audiocl subset-labels` (nested, reproducible by --label-seed):
 # --label-fractions '0.01 0.1 1.0' gives <tag> = 1pct, 10pct, 100pct. LibriSpeech: --ft-splits '10min 1h 10h 100h'
@@ -15,6 +17,7 @@
 : "${label_fractions:=0.1}"
 : "${label_seed:=0}"
 : "${ctc_baseline:=true}"
+: "${ctc_scratch_opts:=model.freeze_feature_encoder=false}"  # extra overrides for the from-scratch baseline
 : "${ft_splits:=}"
 : "${librilight:=}"
 
@@ -56,8 +59,8 @@ stage_finetune() {
       # shellcheck disable=SC2086
       ${cuda_cmd:-$cmd} "$expdir/log/finetune_ctc_scratch_$tag.log" \
         audiocl finetune --config "$ctc_config" --exp-dir "$expdir/ctc_scratch_$tag" \
-          upstream.path="$up" upstream.init=random model.frontend=fbank \
-          model.freeze_finetune_updates=0 data.train="$dir" $ctc_opts
+          upstream.path="$up" upstream.init=random model.freeze_finetune_updates=0 \
+          $ctc_scratch_opts data.train="$dir" $ctc_opts
     fi
   done
 }
