@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from audiocl import losses
 from audiocl.errors import ConfigError
 from audiocl.models.pretrain_common import PretrainOutput, check_waveforms
-from audiocl.nn.conv_encoder import WAV2VEC2_CONV_LAYERS, ConvFeatureEncoder
+from audiocl.nn.conv_encoder import WAV2VEC2_CONV_LAYERS, ConvFeatureEncoder, total_stride
 from audiocl.nn.fbank_frontend import FbankFrameEncoder
 from audiocl.nn.grad import grad_multiply
 from audiocl.nn.masking import compute_span_mask, lengths_to_padding_mask
@@ -118,10 +118,7 @@ class Wav2Vec2Config:
         """Samples between consecutive frames (320 = 20 ms at 16 kHz for both front-ends)."""
         if self.frontend == "fbank":
             return FbankFrameEncoder.frame_shift_for(self.sample_rate)
-        shift = 1
-        for layer in self.conv_layers:
-            shift *= int(layer[2])
-        return shift
+        return total_stride(self.conv_layers)
 
     def validate(self) -> None:
         if self.frontend not in ("conv", "fbank"):
