@@ -64,7 +64,7 @@ Options shared by all recipes (recipes/template.sh):
   --train-set SET --dev-set SET --test-sets 'SET ...'
   --config FILE         source FILE (name=value lines) before the following options
 Stages: $(for f in "$stage_dir"/[0-9][0-9]_*.sh; do b=$(basename "$f" .sh); printf '%d=%s ' "$((10#${b%%_*}))" "${b#*_}"; done)
-Options of the stages (recipes/stages/*.sh):
+Options of the stages (${stage_dir#$AUDIOCL_ROOT/}/*.sh):
 $(for v in $(printf '%s\n' "${!__stage_knob_default[@]}" | LC_ALL=C sort); do
     printf "  --%-22s (default: '%s')\n" "${v//_/-}" "${__stage_knob_default[$v]}"; done)"
 
