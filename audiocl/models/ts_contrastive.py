@@ -80,6 +80,9 @@ def _missing_steps(x: Tensor) -> Tensor:
 class TSContrastiveModel(nn.Module):
     """Encoder (+ SimCLR head) and the training loop; see module docstring."""
 
+    config_class: type = TSContrastiveConfig
+    """What ``load`` reads ``config.yaml`` into (subclasses with a wider config override it)."""
+
     def __init__(self, cfg: TSContrastiveConfig, in_channels: int):
         super().__init__()
         if cfg.method not in ("ts2vec", "simclr"):
@@ -276,7 +279,7 @@ class TSContrastiveModel(nn.Module):
         for f in ("model.safetensors", "config.yaml", "meta.json"):
             if not (d / f).is_file():
                 raise ConfigError(f"{d}: missing {f}; not a saved time-series model")
-        cfg = load_config(TSContrastiveConfig, d / "config.yaml")
+        cfg = load_config(cls.config_class, d / "config.yaml")
         meta = json.loads((d / "meta.json").read_text())
         model = cls(cfg, int(meta["in_channels"]))
         model.load_state_dict(load_file(str(d / "model.safetensors")))

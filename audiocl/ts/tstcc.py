@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,6 +120,8 @@ def _pool_steps(z: Tensor, miss: Tensor, k: int) -> tuple[Tensor, Tensor]:
 class TSTCCModel(TSContrastiveModel):
     """:class:`TSContrastiveModel` trained with TS-TCC's objective (``cfg.method == "ts_tcc"``)."""
 
+    config_class = TSPretrainConfig
+
     def __init__(self, cfg: TSPretrainConfig, in_channels: int):
         if cfg.method != "ts_tcc":
             raise ConfigError(f"TSTCCModel needs method 'ts_tcc', got {cfg.method!r}")
@@ -196,25 +197,6 @@ class TSTCCModel(TSContrastiveModel):
             lambda_tc=t_cfg.lambda_tc, lambda_cc=t_cfg.lambda_cc,
             tc_objective=self.tc_objective, cc_objective=self.objective,
         )
-
-    @classmethod
-    def load(cls, directory: str | Path) -> tuple["TSTCCModel", dict]:
-        from safetensors.torch import load_file
-
-        from audiocl.config import load_config
-
-        d = Path(directory)
-        for f in ("model.safetensors", "config.yaml", "meta.json"):
-            if not (d / f).is_file():
-                raise ConfigError(f"{d}: missing {f}; not a saved time-series model")
-        cfg = load_config(TSPretrainConfig, d / "config.yaml")
-        meta = json.loads((d / "meta.json").read_text())
-        model = cls(cfg, int(meta["in_channels"]))
-        model.load_state_dict(load_file(str(d / "model.safetensors")))
-        model.history = meta.get("history", [])
-        model.train_seconds = float(meta.get("train_seconds", 0.0))
-        model.eval()
-        return model, meta
 
 
 def base_config(cfg: TSPretrainConfig) -> TSContrastiveConfig:
