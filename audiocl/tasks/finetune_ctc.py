@@ -59,6 +59,13 @@ class UpstreamConfig:
     path: str = ""
     init: str = "pretrained"
     preset: str = "tiny"
+    reinit_top_layers: int = 0
+    """Re-initialise the last k transformer blocks of a pretrained wav2vec 2.0 upstream before
+    fine-tuning (with ``init=pretrained``). The top blocks of a contrastively pretrained model
+    specialise in predicting its quantized targets and carry less of the spoken content than the
+    middle ones (Pasad, Chou & Livescu, "Layer-wise analysis of a self-supervised speech
+    representation model", ASRU 2021, who also re-initialise them for low-resource fine-tuning);
+    the architecture stays the same, so the scratch baseline is unchanged."""
 
 
 @dataclass
@@ -169,10 +176,14 @@ def load_upstream(cfg: UpstreamConfig) -> tuple[nn.Module, Any, str]:
         if name != cfg.model:
             log.info("upstream %s is a %s model (upstream.model=%s ignored)", cfg.path, name, cfg.model)
         mcfg = getattr(model, "cfg", getattr(pcfg, "model", None))
+        _, model_cls = _model_classes(name)
         if cfg.init == "random":
-            _, model_cls = _model_classes(name)
             model = model_cls(mcfg)
+        elif cfg.reinit_top_layers:
+            reinit_top_layers(model, model_cls(mcfg), cfg.reinit_top_layers)
         return model, mcfg, name
+    if cfg.reinit_top_layers:
+        raise ConfigError("upstream.reinit_top_layers needs a pretrained upstream (upstream.path)")
     if cfg.init == "pretrained":
         raise ConfigError("upstream.path is empty: give a pretrained model, or set upstream.init=random "
                           "(the from-scratch baseline)")
@@ -187,6 +198,27 @@ def load_upstream(cfg: UpstreamConfig) -> tuple[nn.Module, Any, str]:
     else:
         mcfg = cfg_cls()
     return model_cls(mcfg), mcfg, cfg.model
+
+
+def transformer_blocks(model: nn.Module) -> nn.ModuleList:
+    """The transformer blocks of a wav2vec 2.0 pretraining model (or of its encoder)."""
+    w2v = getattr(model, "wav2vec2", model)
+    layers = getattr(getattr(w2v, "encoder", None), "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ConfigError(f"upstream.reinit_top_layers supports wav2vec 2.0 upstreams; "
+                          f"{type(model).__name__} has no transformer blocks")
+    return layers
+
+
+def reinit_top_layers(model: nn.Module, fresh: nn.Module, k: int) -> None:
+    """Copy the last ``k`` blocks of ``fresh`` (a randomly initialised model of the same config) into
+    ``model``, so the re-initialised blocks get exactly the constructor's initialisation."""
+    blocks, new_blocks = transformer_blocks(model), transformer_blocks(fresh)
+    if not 0 < k <= len(blocks):
+        raise ConfigError(f"upstream.reinit_top_layers must be in 1..{len(blocks)}, got {k}")
+    for i in range(len(blocks) - k, len(blocks)):
+        blocks[i].load_state_dict(new_blocks[i].state_dict())
+    log.info("re-initialised the top %d of %d transformer blocks of the upstream", k, len(blocks))
 
 
 # --------------------------------------------------------------------------- data

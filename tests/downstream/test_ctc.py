@@ -152,3 +152,33 @@ def test_ctc_probe_on_frozen_upstream_and_fbank(ctc_data, tiny_release, tmp_path
         m = json.loads((out / "metrics.json").read_text())
         assert m["train_utts"] == 5 and len(m["layer_weights"]) == (3 if kind == "pretrained" else 1)
         assert (out / "decode_test" / "text").is_file() and "cer" in m["test"]
+
+
+def test_reinit_top_layers_resets_exactly_the_top_blocks(tiny_release):
+    from audiocl.hub.release import load_release
+    from audiocl.tasks.finetune_ctc import UpstreamConfig, load_upstream, transformer_blocks
+
+    original, _ = load_release(tiny_release)
+    before = [{k: v.clone() for k, v in b.state_dict().items()} for b in transformer_blocks(original)]
+    n = len(before)
+    model, _, name = load_upstream(UpstreamConfig(path=str(tiny_release), reinit_top_layers=1))
+    after = [b.state_dict() for b in transformer_blocks(model)]
+    assert name == "wav2vec2" and n >= 2
+    for i in range(n - 1):  # kept: bit-identical to the release
+        assert all(torch.equal(before[i][k], after[i][k]) for k in before[i])
+    weights = [k for k in before[-1] if k.endswith("weight") and before[-1][k].dim() == 2]
+    assert weights and all(not torch.equal(before[-1][k], after[-1][k]) for k in weights)
+    # the rest of the model (front-end, quantizer, mask embedding) is untouched
+    rest_before = {k: v for k, v in original.state_dict().items() if ".layers." not in k}
+    rest_after = {k: v for k, v in model.state_dict().items() if ".layers." not in k}
+    assert rest_before.keys() == rest_after.keys()
+    assert all(torch.equal(rest_before[k], rest_after[k]) for k in rest_before)
+
+
+def test_reinit_top_layers_rejects_bad_values(tiny_release):
+    from audiocl.tasks.finetune_ctc import UpstreamConfig, load_upstream
+
+    with pytest.raises(ConfigError, match="1.."):
+        load_upstream(UpstreamConfig(path=str(tiny_release), reinit_top_layers=99))
+    with pytest.raises(ConfigError, match="needs a pretrained upstream"):
+        load_upstream(UpstreamConfig(init="random", reinit_top_layers=1))
