@@ -82,11 +82,14 @@ class TSContrastiveModel(nn.Module):
 
     config_class: type = TSContrastiveConfig
     """What ``load`` reads ``config.yaml`` into (subclasses with a wider config override it)."""
+    methods: tuple[str, ...] = ("ts2vec", "simclr")
+    """The ``cfg.method`` values this class trains (subclasses adding a method override it)."""
 
     def __init__(self, cfg: TSContrastiveConfig, in_channels: int):
         super().__init__()
-        if cfg.method not in ("ts2vec", "simclr"):
-            raise ConfigError(f"method must be 'ts2vec' or 'simclr', got {cfg.method!r}")
+        if cfg.method not in self.methods:
+            raise ConfigError(f"{type(self).__name__}: method must be one of {', '.join(self.methods)}, "
+                              f"got {cfg.method!r}")
         self.cfg = cfg
         self.in_channels = in_channels
         d = cfg.encoder.repr_dim

@@ -121,16 +121,13 @@ class TSTCCModel(TSContrastiveModel):
     """:class:`TSContrastiveModel` trained with TS-TCC's objective (``cfg.method == "ts_tcc"``)."""
 
     config_class = TSPretrainConfig
+    methods = ("ts_tcc",)
 
     def __init__(self, cfg: TSPretrainConfig, in_channels: int):
-        if cfg.method != "ts_tcc":
-            raise ConfigError(f"TSTCCModel needs method 'ts_tcc', got {cfg.method!r}")
         t = cfg.tstcc
         if t.timesteps < 1 or t.pool < 1:
             raise ConfigError(f"tstcc.timesteps and tstcc.pool must be >= 1, got {t.timesteps} and {t.pool}")
-        # the base class builds the (seeded) encoder; its own method check only knows ts2vec / simclr
-        super().__init__(dataclasses.replace(cfg, method="ts2vec"), in_channels)
-        self.cfg = cfg
+        super().__init__(cfg, in_channels)  # checks the method, builds the (seeded) encoder
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed + 1)
             self.tc_head = TSTCCHead(cfg.encoder.repr_dim, t)

@@ -35,6 +35,13 @@ def test_preset_selects_tstcc():
         build_model(resolve_config(TSPretrainConfig, overrides=["method=cpc"]), 1)
     with pytest.raises(ConfigError):
         build_model(_cfg("tstcc.pool=0"), 1)
+    # each class checks the methods it trains itself
+    from audiocl.models.ts_contrastive import TSContrastiveModel
+
+    with pytest.raises(ConfigError, match="TSContrastiveModel: method must be one of ts2vec, simclr"):
+        TSContrastiveModel(_cfg(), 1)
+    with pytest.raises(ConfigError, match="TSTCCModel: method must be one of ts_tcc"):
+        TSTCCModel(resolve_config(TSPretrainConfig), 1)
 
 
 def test_loss_step_shapes_with_nan_and_variable_length():
