@@ -17,7 +17,10 @@ loss spread of ``sigma = 0.05`` a flagged pair gets weight ~8, *up*-weighting th
 suppress, and the weight depends on the scale of the loss. We drop the prefactor:
 ``w = exp(-(L - mu)^2 / (2 sigma^2))``, which lies in ``(0, 1]``, equals 1 at the population mean,
 is invariant to the loss scale, and always down-weights; ``weighting="paper"`` keeps the density
-for comparison. Weights are constants (no gradient through ``w``), as in the paper.
+for comparison. ``weighting="drop"`` (ours) removes flagged pairs from the loss instead: the bounded
+weight of a pair flagged just past a low cut stays near 1 (``z = 1`` keeps 0.61), so with the low
+cuts that large corrupted fractions need it barely suppresses anything.
+Weights are constants (no gradient through ``w``), as in the paper.
 
 The wrapper needs only per-sample losses and the samples' ids, so it works for any objective in
 :mod:`audiocl.losses` (speech, CLAP and time series alike)::
@@ -53,7 +56,8 @@ class DBPMConfig:
     """Epochs with plain (unweighted) training while the memory fills. Our default; the memory
     statistic needs a few epochs before a pair's mean loss means anything."""
     weighting: str = "bounded"
-    """``bounded`` (ours, in (0, 1]) or ``paper`` (the Gaussian density, see module docstring)."""
+    """``bounded`` (ours, in (0, 1]), ``paper`` (the Gaussian density) or ``drop`` (weight 0: a
+    flagged pair leaves the loss); see the module docstring."""
     mine_noisy: bool = True
     mine_faulty: bool = True
     batch_relative: bool = False
@@ -79,8 +83,8 @@ class DynamicBadPairMining(nn.Module):
             setattr(cfg, k, v)
         if num_samples < 2:
             raise ConfigError(f"DBPM needs at least 2 training samples, got {num_samples}")
-        if cfg.weighting not in ("bounded", "paper"):
-            raise ConfigError(f"DBPM weighting must be 'bounded' or 'paper', got {cfg.weighting!r}")
+        if cfg.weighting not in ("bounded", "paper", "drop"):
+            raise ConfigError(f"DBPM weighting must be 'bounded', 'paper' or 'drop', got {cfg.weighting!r}")
         self.cfg = cfg
         self.num_samples = num_samples
         self.register_buffer("hist_sum", torch.zeros(num_samples, dtype=torch.float64))
@@ -143,6 +147,8 @@ class DynamicBadPairMining(nn.Module):
                 t = torch.exp(-0.5 * z2)
                 if self.cfg.weighting == "paper":
                     t = t / (sigma * math.sqrt(2 * math.pi))
+                elif self.cfg.weighting == "drop":
+                    t = torch.zeros_like(t)
                 w = torch.where(flag, t.to(per_sample.dtype), w)
         return w, flag
 

@@ -69,6 +69,11 @@ def test_statistic_is_mean_over_epochs_and_paper_weighting_is_unbounded():
     _epochs(bounded, losses, 1)
     w, _ = bounded.weights(near, torch.arange(50))
     assert math.isclose(w[3].item(), 1.0, rel_tol=1e-6)
+    # drop: flagged pairs leave the loss, every other pair keeps weight 1
+    drop = DynamicBadPairMining(50, warmup_epochs=1, weighting="drop", mine_noisy=False)
+    _epochs(drop, losses, 1)
+    w, flag = drop.weights(near, torch.arange(50))
+    assert flag.any() and (w[flag] == 0).all() and (w[~flag] == 1).all()
 
 
 def test_objective_wrapper_with_sample_ids_and_gradients():
