@@ -117,6 +117,9 @@ def test_dbpm_experiment_reference_arms_resume(tmp_path):
 
     r, r0 = json.loads(f.read_text()), json.loads(first)
     assert r["clean_svm_acc"] == r0["clean_svm_acc"] and "base_svm_acc" in r
+    assert main([*args, "--arms", "oracle", "--", *ov]) == 0  # trains on the uncorrupted series only
+    r = json.loads(f.read_text())
+    assert r["oracle_train_series"] == 67 - round(0.2 * 67) and 0 <= r["oracle_svm_acc"] <= 1
     assert "| ItalyPowerDemand | swap | 0.2 |" in report_markdown(tmp_path)
 
 
