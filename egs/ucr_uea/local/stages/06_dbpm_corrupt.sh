@@ -1,10 +1,10 @@
 # Stage 6: DBPM on data with a known fraction of corrupted positive pairs, one experiment per line of
 # --corrupt-specs (dataset mode fraction tag overrides...), seeds --corrupt-seeds; results (one JSON per
 # seed, resumable per arm) in $expdir/dbpm_corrupt. --corrupt-arms: untrained / clean reference arms, base
-# (corrupted, no DBPM), dbpm (corrupted + DBPM).
+# (corrupted, no DBPM), dbpm (corrupted + DBPM), oracle (only the uncorrupted series: perfect removal).
 : "${corrupt_specs:=conf/dbpm_corrupt.txt}"
 : "${corrupt_seeds:=0 1 2}"
-: "${corrupt_arms:=untrained clean base dbpm}"
+: "${corrupt_arms:=untrained clean base dbpm oracle}"
 
 stage_dbpm_corrupt() {
   mkdir -p "$expdir/dbpm_corrupt"
