@@ -57,7 +57,8 @@ class DBPMConfig:
     statistic needs a few epochs before a pair's mean loss means anything."""
     weighting: str = "bounded"
     """``bounded`` (ours, in (0, 1]), ``paper`` (the Gaussian density) or ``drop`` (weight 0: a
-    flagged pair leaves the loss); see the module docstring."""
+    flagged pair leaves the loss, which is then the mean over the remaining pairs); see the module
+    docstring."""
     mine_noisy: bool = True
     mine_faulty: bool = True
     batch_relative: bool = False
@@ -176,7 +177,10 @@ class DynamicBadPairMining(nn.Module):
         if flag.any():
             self.flag_counts.index_add_(0, ids[flag.to(ids.device)], torch.ones_like(ids[flag.to(ids.device)]))
         kf = keep.to(per_sample.device).to(per_sample.dtype)
-        return (w * per_sample * kf).sum() / kf.sum().clamp(min=1)
+        # drop: the mean over the pairs that stay, as if the flagged ones were not in the batch;
+        # a mean over all pairs would also shrink the step size by the dropped fraction
+        denom = (w * kf).sum() if self.cfg.weighting == "drop" else kf.sum()
+        return (w * per_sample * kf).sum() / denom.clamp(min=1)
 
     def state(self) -> dict[str, Tensor]:
         return {k: v.clone() for k, v in self.state_dict().items()}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -141,7 +142,12 @@ def report_markdown(folder: Path) -> str:
     groups: dict[tuple, list[dict]] = {}
     for f in sorted(Path(folder).glob("*.json")):
         r = json.loads(f.read_text())
-        key = (r["dataset"], r["mode"], r["fraction"], " ".join(o for o in r.get("overrides", []) if not o.startswith("num_threads")))
+        if "dataset" not in r:  # reference arms copied in, the experiment itself not run yet
+            continue
+        prefix = f"{r['dataset']}_{r['mode']}_f{r['fraction']}"
+        tag = re.sub(r"_seed\d+$", "", f.stem)[len(prefix):] if f.stem.startswith(prefix) else ""
+        settings = " ".join(o for o in r.get("overrides", []) if not o.startswith("num_threads"))
+        key = (r["dataset"], r["mode"], r["fraction"], f"{settings} (`{tag}`)" if tag else settings)
         groups.setdefault(key, []).append(r)
     lines = [
         "| dataset | corruption | fraction | settings | seeds | SVM acc untrained | SVM acc clean | SVM acc without DBPM | SVM acc with DBPM | SVM acc oracle (uncorrupted series only) | linear acc clean / without / with DBPM | flag precision (last epoch) | flag recall (last epoch) | precision (ever flagged) | recall (ever flagged) |",

@@ -74,6 +74,9 @@ def test_statistic_is_mean_over_epochs_and_paper_weighting_is_unbounded():
     _epochs(drop, losses, 1)
     w, flag = drop.weights(near, torch.arange(50))
     assert flag.any() and (w[flag] == 0).all() and (w[~flag] == 1).all()
+    # ... and the loss is the mean over the pairs that stay (the step size does not shrink)
+    loss = drop(near, torch.arange(50))
+    assert torch.isclose(loss, near[~drop.last_flags].mean().to(loss.dtype))
 
 
 def test_objective_wrapper_with_sample_ids_and_gradients():
