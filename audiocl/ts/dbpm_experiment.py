@@ -147,6 +147,7 @@ def report_markdown(folder: Path) -> str:
         prefix = f"{r['dataset']}_{r['mode']}_f{r['fraction']}"
         tag = re.sub(r"_seed\d+$", "", f.stem)[len(prefix):] if f.stem.startswith(prefix) else ""
         settings = " ".join(o for o in r.get("overrides", []) if not o.startswith("num_threads"))
+        settings = settings or "defaults"
         key = (r["dataset"], r["mode"], r["fraction"], f"{settings} (`{tag}`)" if tag else settings)
         groups.setdefault(key, []).append(r)
     lines = [
@@ -163,7 +164,7 @@ def report_markdown(folder: Path) -> str:
 
     for (ds, mode, frac, ov), rs in sorted(groups.items()):
         lines.append(
-            f"| {ds} | {mode} | {frac} | {ov or 'defaults'} | {len(rs)} | {cell(rs, 'untrained_svm_acc')} | {cell(rs, 'clean_svm_acc')} | "
+            f"| {ds} | {mode} | {frac} | {ov} | {len(rs)} | {cell(rs, 'untrained_svm_acc')} | {cell(rs, 'clean_svm_acc')} | "
             f"{cell(rs, 'base_svm_acc')} | {cell(rs, 'dbpm_svm_acc')} | {cell(rs, 'oracle_svm_acc')} | "
             f"{cell(rs, 'clean_linear_acc')} / {cell(rs, 'base_linear_acc')} / {cell(rs, 'dbpm_linear_acc')} | "
             f"{cell(rs, 'flag_last_precision')} | {cell(rs, 'flag_last_recall')} | {cell(rs, 'flag_ever_precision')} | {cell(rs, 'flag_ever_recall')} |"
