@@ -77,7 +77,8 @@ class PairCorruptor:
 ARMS = ("untrained", "clean", "base", "dbpm", "oracle")
 """``untrained``: the encoder at its initialisation (no training; what training has to beat);
 ``clean``: trained on uncorrupted pairs without DBPM (what the corruption can take away);
-``base``: corrupted pairs without DBPM; ``dbpm``: corrupted pairs with DBPM."""
+``base``: corrupted pairs without DBPM; ``dbpm``: corrupted pairs with DBPM; ``oracle``: only the
+series whose pairs are not corrupted (what perfect removal of the bad pairs reaches)."""
 
 
 def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str], out_dir: Path | None = None, tag: str = "",
