@@ -37,12 +37,17 @@ def sentence_pairs(data: DataDir, pairs: int) -> list[str]:
     return [u for g in groups[:pairs] for u in g]
 
 
+def dtw_cost(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine-distance DTW cost of two unit-frame sequences, divided by the warping path length."""
+    acc, path = librosa.sequence.dtw(C=1 - a @ b.T)
+    return float(acc[-1, -1] / len(path))
+
+
 def top1_same_sentence(frames: list[np.ndarray]) -> float:
     """Utterances come in pairs (2i, 2i+1); fraction whose nearest neighbour is their partner."""
     hits = 0
     for i, a in enumerate(frames):
-        costs = [np.inf if j == i else (lambda d, wp: d[-1, -1] / len(wp))(*librosa.sequence.dtw(C=1 - a @ b.T))
-                 for j, b in enumerate(frames)]
+        costs = [np.inf if j == i else dtw_cost(a, b) for j, b in enumerate(frames)]
         hits += int(np.argmin(costs) == (i ^ 1))
     return hits / len(frames)
 
