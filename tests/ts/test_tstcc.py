@@ -138,3 +138,4 @@ def test_results_table_has_tstcc_columns():
     cells = [c.strip() for c in line.split("|")[1:-1]]
     assert cells[4].startswith("0.900") and cells[5] == "—" and cells[6].startswith("0.700")
     assert cells[9].startswith("0.600") and cells[-1] == "—"
+    assert cells[10] == "0.980" and cells[11] == "-0.080"  # TS2Vec paper, GunPoint (B=8), and our gap to it
