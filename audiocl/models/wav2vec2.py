@@ -28,6 +28,7 @@ Differences from the peers, on purpose:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -37,6 +38,7 @@ from torch import Tensor, nn
 from audiocl import losses
 from audiocl.errors import ConfigError
 from audiocl.models.pretrain_common import PretrainOutput, check_waveforms
+from audiocl.nn.context_augment import add_white_noise, check_context_augment, uniform
 from audiocl.nn.conv_encoder import WAV2VEC2_CONV_LAYERS, ConvFeatureEncoder, total_stride
 from audiocl.nn.fbank_frontend import FbankFrameEncoder
 from audiocl.nn.grad import grad_multiply
@@ -103,6 +105,13 @@ class Wav2Vec2Config:
     loss_kwargs: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.1})
     diversity_weight: float = 0.1
     feature_penalty_weight: float = 10.0
+    context_warp: float = 0.0
+    """Pretraining only, ``frontend=fbank``: the context network reads the utterance with every frequency
+    scaled by a factor drawn per utterance from ``[1 - w, 1 + w]``; the quantized targets come from the
+    clean utterance (:mod:`audiocl.nn.context_augment`, WavAugment-style). 0 = off (the paper)."""
+    context_noise_snr: list[float] = field(default_factory=list)
+    """Pretraining only: ``[lo, hi]`` dB, white noise at an SNR drawn per utterance is added to what the
+    context network reads (targets stay clean). ``[]`` = off (the paper)."""
     drop_short: bool = False
     """Drop (and count in ``logs['dropped_short']``) utterances shorter than the receptive field
     instead of raising :class:`~audiocl.models.pretrain_common.InputTooShortError`."""
@@ -139,6 +148,17 @@ class Wav2Vec2Config:
             raise ConfigError(f"mask_prob must be in [0, 1], got {self.mask_prob}")
         if self.num_negatives < 1 and self.cross_sample_negatives < 1:
             raise ConfigError("need num_negatives or cross_sample_negatives >= 1")
+        try:
+            check_context_augment(self.context_warp, list(self.context_noise_snr))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if self.context_warp > 0 and self.frontend != "fbank":
+            raise ConfigError("context_warp warps the mel filterbank: it needs frontend=fbank")
+
+    @property
+    def context_augment(self) -> bool:
+        """Whether pretraining gives the context network a perturbed copy of each utterance."""
+        return self.context_warp > 0 or bool(self.context_noise_snr)
 
 
 WAV2VEC2_PRESETS: dict[str, dict[str, Any]] = {
@@ -207,16 +227,19 @@ class Wav2Vec2Model(nn.Module):
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         return self.feature_extractor.output_lengths(lengths)
 
-    def encode_features(self, wav: Tensor, lengths: Tensor):
-        """Conv features: ``(normed (B,T',C), raw (B,C,T'), padding_mask, frame_lengths)``."""
+    def encode_features(self, wav: Tensor, lengths: Tensor, warp: Tensor | None = None):
+        """Conv features: ``(normed (B,T',C), raw (B,C,T'), padding_mask, frame_lengths)``.
+
+        ``warp (B,)`` (fbank front-end only) scales each utterance's frequency axis first."""
         mult = self.cfg.feature_grad_mult
+        extract = self.feature_extractor if warp is None else partial(self.feature_extractor, warp=warp)
         if mult > 0 or not self.training:
-            raw = self.feature_extractor(wav)
+            raw = extract(wav)
             if self.training:
                 raw = grad_multiply(raw, mult)
         else:
             with torch.no_grad():
-                raw = self.feature_extractor(wav)
+                raw = extract(wav)
         flen = self.frame_lengths(lengths).clamp(max=raw.shape[-1])
         padding = lengths_to_padding_mask(flen, raw.shape[-1])
         normed = self.feature_norm(raw.transpose(1, 2))
@@ -273,6 +296,15 @@ class Wav2Vec2ForPretraining(nn.Module):
     def extract_layers(self, wav: Tensor, lengths: Tensor | None = None) -> tuple[list[Tensor], Tensor]:
         return self.wav2vec2.extract_layers(wav, lengths)
 
+    def context_view(self, wav: Tensor, lengths: Tensor) -> Tensor:
+        """Normalised features of a perturbed copy of ``wav`` (``context_warp`` / ``context_noise_snr``),
+        frame-aligned with the clean ones: the context network's input, never the targets'."""
+        cfg, n = self.cfg, wav.shape[0]
+        if cfg.context_noise_snr:
+            wav = add_white_noise(wav, lengths, uniform(n, *cfg.context_noise_snr, device=wav.device))
+        warp = uniform(n, 1 - cfg.context_warp, 1 + cfg.context_warp, wav.device) if cfg.context_warp > 0 else None
+        return self.wav2vec2.encode_features(wav, lengths, warp)[0]
+
     def forward(
         self,
         wav: Tensor,
@@ -295,7 +327,8 @@ class Wav2Vec2ForPretraining(nn.Module):
         sq = raw.float().pow(2).mean(1)
         feature_pen = (sq * valid).sum() / valid.sum().clamp(min=1)
 
-        x = w2v._dropout(w2v.feature_proj(normed), cfg.dropout_input)
+        ctx_normed = self.context_view(wav, lengths) if self.training and cfg.context_augment else normed
+        x = w2v._dropout(w2v.feature_proj(ctx_normed), cfg.dropout_input)
         if mask is None:
             mask = compute_span_mask(flen, tlen, cfg.mask_prob, cfg.mask_length, cfg.mask_min_masks)
         mask = mask & valid

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from audiocl.features.config import FbankConfig
 from audiocl.features.kaldi import fbank_batch
+from audiocl.nn.context_augment import mel_warp
 
 
 class FbankFrameEncoder(nn.Module):
@@ -55,11 +56,21 @@ class FbankFrameEncoder(nn.Module):
     def receptive_field(self) -> int:
         return self.fbank_cfg.window_size + (self.kernel - 1) * self.fbank_cfg.window_shift
 
-    def forward(self, wav: Tensor) -> Tensor:
+    def mel_range(self) -> tuple[float, float]:
+        """``(low, high)`` Hz of the mel filterbank (``high_freq <= 0`` is an offset from Nyquist, as Kaldi)."""
+        cfg = self.fbank_cfg
+        high = cfg.high_freq if cfg.high_freq > 0 else cfg.high_freq + 0.5 * cfg.sample_frequency
+        return cfg.low_freq, high
+
+    def forward(self, wav: Tensor, warp: Tensor | None = None) -> Tensor:
+        """``warp (B,)``: optional frequency scale per utterance
+        (:func:`~audiocl.nn.context_augment.mel_warp`), for context-only augmentation in pretraining."""
         # every utterance is framed over the full padded width: with snip_edges a valid frame never
         # reads padding, and the frames past an utterance's end are dropped by output_lengths.
         full = torch.full((wav.shape[0],), wav.shape[1], dtype=torch.long, device=wav.device)
         with torch.no_grad():
             feats, _ = fbank_batch(wav.float(), full, self.fbank_cfg)
+            if warp is not None:
+                feats = mel_warp(feats, warp, *self.mel_range())
         x = self.mel_norm(feats.to(wav.dtype))
         return F.gelu(self.conv(x.transpose(1, 2)))
