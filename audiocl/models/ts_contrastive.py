@@ -6,6 +6,9 @@ Two objectives:
   timestamp masking ("TS2Vec: Towards Universal Representation of Time Series", Yue et al., AAAI
   2022). Paper/code defaults: repr 320, hidden 64, depth 10, batch 8, lr 1e-3 (AdamW),
   200 iterations for sets with <= 100 000 values (N * T * C), else 600; max train length 3000.
+  The released encoder is the equal-weight average of every training iterate (TS2Vec's code wraps
+  its encoder in ``torch.optim.swa_utils.AveragedModel``, updates it after each step and encodes
+  with it); ``weight_averaging=false`` keeps the last iterate instead.
 - ``simclr`` — NT-Xent on max-pooled embeddings of two augmented views (jitter, scaling,
   permutation, timestamp masking) through a 2-layer projection head ("A Simple Framework for
   Contrastive Learning of Visual Representations", Chen et al., 2020).
@@ -26,6 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel
 
 from audiocl.errors import ConfigError, TimeSeriesInputError
 from audiocl.losses import get as get_objective
@@ -61,6 +65,10 @@ class TSContrastiveConfig:
     simclr_mask_prob: float = 0.1
     """SimCLR: timestamp-masking probability per view (milder than TS2Vec's 0.5 because SimCLR's
     views are already jittered, scaled and permuted)."""
+    weight_averaging: bool | None = None
+    """Release the running mean of the encoder's weights over all iterates (``torch.optim.swa_utils.
+    AveragedModel``) instead of the last iterate. ``None`` = the method's own practice: on for
+    ``ts2vec`` (its code does this), off for ``simclr`` and ``ts_tcc``."""
     dbpm: bool = False
     dbpm_cfg: DBPMConfig = field(default_factory=DBPMConfig)
     seed: int = 0
@@ -179,6 +187,10 @@ class TSContrastiveModel(nn.Module):
         self.dbpm = DynamicBadPairMining(n, copy.deepcopy(cfg.dbpm_cfg)) if (cfg.dbpm and n >= 2) else None
         lengths_all = _lengths_np(X)
         opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr)
+        average = cfg.weight_averaging if cfg.weight_averaging is not None else cfg.method == "ts2vec"
+        averaged = AveragedModel(self.encoder, use_buffers=True) if average else None
+        if averaged is not None:
+            averaged.update_parameters(self.encoder)  # the initial weights count, as in TS2Vec's code
         self.train()
         t0 = time.perf_counter()
         it, epoch = 0, 0
@@ -203,6 +215,8 @@ class TSContrastiveModel(nn.Module):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if averaged is not None:
+                    averaged.update_parameters(self.encoder)
                 ep_loss += float(loss.detach())
                 ep_batches += 1
                 it += 1
@@ -217,6 +231,8 @@ class TSContrastiveModel(nn.Module):
             if on_epoch_end is not None:
                 on_epoch_end(self, epoch)
             epoch += 1
+        if averaged is not None:
+            self.encoder.load_state_dict(averaged.module.state_dict())
         self.train_seconds = time.perf_counter() - t0
         self.eval()
         return self

@@ -52,6 +52,21 @@ def test_training_is_seeded_and_reduces_loss():
     assert a.history[-1]["loss"] < a.history[0]["loss"]
 
 
+def test_ts2vec_releases_the_mean_of_all_iterates():
+    """TS2Vec's weight averaging: the released encoder is the mean of the initial weights and the weights
+    after each of the n steps (each k-th iterate is the last one of a seeded k-step run without it)."""
+    X, _ = _two_class()
+    base = dict(encoder=TINY, batch_size=8, seed=1)  # ts2vec: weight_averaging None = on
+    last = dict(base, weight_averaging=False)
+    snapshots = [TSContrastiveModel(TSContrastiveConfig(**last), 1).encoder.state_dict()]
+    snapshots += [TSContrastiveModel(TSContrastiveConfig(**last), 1).fit(X, iters=k).encoder.state_dict() for k in (1, 2, 3)]
+    averaged = TSContrastiveModel(TSContrastiveConfig(**base), 1).fit(X, iters=3).encoder.state_dict()
+    name = next(k for k, v in averaged.items() if v.is_floating_point() and v.numel() > 1)
+    expected = sum(sn[name] for sn in snapshots) / 4
+    torch.testing.assert_close(averaged[name], expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(averaged[name], snapshots[-1][name])  # not the last iterate
+
+
 def test_channel_mismatch_and_iteration_rule():
     X, _ = _two_class(c=2)
     m = TSContrastiveModel(TSContrastiveConfig(encoder=TINY), 2)
