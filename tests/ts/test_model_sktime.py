@@ -56,8 +56,8 @@ def test_ts2vec_releases_the_mean_of_all_iterates():
     """TS2Vec's weight averaging: the released encoder is the mean of the initial weights and the weights
     after each of the n steps (each k-th iterate is the last one of a seeded k-step run without it)."""
     X, _ = _two_class()
-    base = dict(encoder=TINY, batch_size=8, seed=1)  # ts2vec: weight_averaging None = on
-    last = dict(base, weight_averaging=False)
+    last = dict(encoder=TINY, batch_size=8, seed=1)  # weight_averaging off: the last iterate
+    base = dict(last, weight_averaging=True)
     snapshots = [TSContrastiveModel(TSContrastiveConfig(**last), 1).encoder.state_dict()]
     snapshots += [TSContrastiveModel(TSContrastiveConfig(**last), 1).fit(X, iters=k).encoder.state_dict() for k in (1, 2, 3)]
     averaged = TSContrastiveModel(TSContrastiveConfig(**base), 1).fit(X, iters=3).encoder.state_dict()
