@@ -106,6 +106,11 @@ def mel_scale(freq):
     return 1127.0 * math.log(1.0 + freq / 700.0)
 
 
+def resolve_high_freq(sample_frequency: float, high_freq: float) -> float:
+    """Kaldi's ``high_freq`` convention: a value <= 0 is an offset from Nyquist."""
+    return high_freq + 0.5 * sample_frequency if high_freq <= 0.0 else high_freq
+
+
 def kaldi_mel_banks(num_bins: int, fft_size: int, sample_frequency: float, low_freq: float, high_freq: float) -> torch.Tensor:
     """Triangular mel filters of Kaldi's ``MelBanks`` (no VTLN), shape ``(fft_size // 2 + 1, num_bins)``.
 
@@ -116,9 +121,7 @@ def kaldi_mel_banks(num_bins: int, fft_size: int, sample_frequency: float, low_f
     Evaluated in float32 like Kaldi (``BaseFloat``) and torchaudio: the weights differ from a float64
     evaluation by ~1e-5, which moves the log of near-empty bins (MP3-band-limited speech) by ~5e-4.
     """
-    nyquist = 0.5 * sample_frequency
-    if high_freq <= 0.0:
-        high_freq += nyquist
+    high_freq = resolve_high_freq(sample_frequency, high_freq)
     mel_low, mel_high = mel_scale(low_freq), mel_scale(high_freq)
     delta = (mel_high - mel_low) / (num_bins + 1)
     b = torch.arange(num_bins).unsqueeze(0)  # (1, M), integer like Kaldi's loop index

@@ -29,14 +29,12 @@ import math
 import torch
 from torch import Tensor
 
-
-def _mel(f: Tensor) -> Tensor:
-    return 1127.0 * torch.log1p(f / 700.0)
+from audiocl.features.kaldi import mel_scale
 
 
 def mel_bin_centres(num_bins: int, low_freq: float, high_freq: float) -> Tensor:
     """Centre frequencies (Hz) of Kaldi's triangular mel bins: equally spaced in mel, edges excluded."""
-    lo, hi = _mel(torch.tensor(low_freq)), _mel(torch.tensor(high_freq))
+    lo, hi = (mel_scale(torch.tensor(f, dtype=torch.float64)) for f in (low_freq, high_freq))
     mel = lo + (hi - lo) * torch.arange(1, num_bins + 1, dtype=torch.float64) / (num_bins + 1)
     return 700.0 * torch.expm1(mel / 1127.0)
 
@@ -50,10 +48,10 @@ def mel_warp(feats: Tensor, alpha: Tensor, low_freq: float, high_freq: float) ->
     b, t, m = feats.shape
     if m < 2:
         return feats
-    lo, hi = _mel(torch.tensor(low_freq, dtype=torch.float64)), _mel(torch.tensor(high_freq, dtype=torch.float64))
+    lo, hi = (mel_scale(torch.tensor(f, dtype=torch.float64)) for f in (low_freq, high_freq))
     centres = mel_bin_centres(m, low_freq, high_freq).to(feats.device)
     src = centres[None, :] / alpha.to(centres)[:, None]  # (B, M) Hz read by each output bin
-    pos = ((_mel(src) - lo) / (hi - lo) * (m + 1) - 1).clamp(0, m - 1)  # fractional input bin
+    pos = ((mel_scale(src) - lo) / (hi - lo) * (m + 1) - 1).clamp(0, m - 1)  # fractional input bin
     left = pos.floor().long().clamp(max=m - 2)
     frac = (pos - left).to(feats.dtype)[:, None, :]
     below = feats.gather(2, left[:, None, :].expand(b, t, m))

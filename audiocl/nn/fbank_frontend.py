@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audiocl.features.config import FbankConfig
-from audiocl.features.kaldi import fbank_batch
+from audiocl.features.kaldi import fbank_batch, resolve_high_freq
 from audiocl.nn.context_augment import mel_warp
 
 
@@ -59,8 +59,7 @@ class FbankFrameEncoder(nn.Module):
     def mel_range(self) -> tuple[float, float]:
         """``(low, high)`` Hz of the mel filterbank (``high_freq <= 0`` is an offset from Nyquist, as Kaldi)."""
         cfg = self.fbank_cfg
-        high = cfg.high_freq if cfg.high_freq > 0 else cfg.high_freq + 0.5 * cfg.sample_frequency
-        return cfg.low_freq, high
+        return cfg.low_freq, resolve_high_freq(cfg.sample_frequency, cfg.high_freq)
 
     def forward(self, wav: Tensor, warp: Tensor | None = None) -> Tensor:
         """``warp (B,)``: optional frequency scale per utterance
