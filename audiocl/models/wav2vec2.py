@@ -148,10 +148,7 @@ class Wav2Vec2Config:
             raise ConfigError(f"mask_prob must be in [0, 1], got {self.mask_prob}")
         if self.num_negatives < 1 and self.cross_sample_negatives < 1:
             raise ConfigError("need num_negatives or cross_sample_negatives >= 1")
-        try:
-            check_context_augment(self.context_warp, list(self.context_noise_snr))
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+        check_context_augment(self.context_warp, list(self.context_noise_snr))
         if self.context_warp > 0 and self.frontend != "fbank":
             raise ConfigError("context_warp warps the mel filterbank: it needs frontend=fbank")
 

@@ -29,6 +29,7 @@ import math
 import torch
 from torch import Tensor
 
+from audiocl.errors import ConfigError
 from audiocl.features.kaldi import mel_scale
 
 
@@ -73,9 +74,9 @@ def uniform(n: int, lo: float, hi: float, device: torch.device | str = "cpu") ->
 
 
 def check_context_augment(warp: float, noise_snr: list[float]) -> None:
-    """Raise ``ValueError`` for a warp outside ``[0, 0.5)`` or an SNR range that is not ``[]`` or ``[lo, hi]``."""
+    """Raise :class:`~audiocl.errors.ConfigError` for a warp outside ``[0, 0.5)`` or an SNR range that is not ``[]`` or ``[lo, hi]``."""
     if not 0.0 <= warp < 0.5:
-        raise ValueError(f"context_warp must be in [0, 0.5), got {warp}")
+        raise ConfigError(f"context_warp must be in [0, 0.5), got {warp}")
     bad_range = bool(noise_snr) and (noise_snr[0] > noise_snr[1] or not all(map(math.isfinite, noise_snr)))
     if len(noise_snr) not in (0, 2) or bad_range:
-        raise ValueError(f"context_noise_snr must be [] or [lo_db, hi_db] with lo <= hi, got {list(noise_snr)}")
+        raise ConfigError(f"context_noise_snr must be [] or [lo_db, hi_db] with lo <= hi, got {list(noise_snr)}")
