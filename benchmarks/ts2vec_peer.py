@@ -37,7 +37,7 @@ from audiocl.utils.io import atomic_write_text
 from audiocl.models.ts_contrastive import default_iters
 from audiocl.ts.data import Normalizer, load_ucr_uea
 from audiocl.ts.evaluate import evaluate_embeddings, mean_std
-from audiocl.ts.recipe import run_one
+from audiocl.ts.recipe import TS2VEC_PUBLISHED, run_one
 
 ARMS = ("ours", "peer")
 
@@ -81,10 +81,15 @@ def run_cached(out: Path, name: str, arm: str, seed: int, threads: int) -> dict:
     return res
 
 
+def collect(out: Path) -> list[dict]:
+    """Every finished run under ``out`` (``<dataset>/<arm>/seed<k>.json``)."""
+    return [json.loads(p.read_text()) for arm in ARMS for p in sorted(out.glob(f"*/{arm}/seed*.json"))]
+
+
 def summary_table(results: list[dict]) -> str:
     """Markdown: per dataset, each arm's SVM / linear accuracy (mean ± std, n) and the ratios."""
-    lines = ["| dataset | SVM ours | SVM TS2Vec code | ours − code (SVM) | linear ours | linear TS2Vec code "
-             "| train s ours / code | time ratio ours / code |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | SVM ours | SVM TS2Vec code | ours − code (SVM) | TS2Vec paper (B=8) | linear ours "
+             "| linear TS2Vec code | train s ours / code | time ratio ours / code |", "|---|---|---|---|---|---|---|---|---|"]
 
     def cell(rs: list[dict], key: str) -> str:
         m, s = mean_std([r[key] for r in rs])
@@ -98,7 +103,8 @@ def summary_table(results: list[dict]) -> str:
         both = bool(by["ours"] and by["peer"])
         diff_s = f"{diff:+.3f}" if both else "—"
         ratio_s = f"{t['ours'] / t['peer']:.2f}" if both else "—"
-        lines.append(f"| {name} | {cell(by['ours'], 'svm_acc')} | {cell(by['peer'], 'svm_acc')} | {diff_s} "
+        paper = f"{TS2VEC_PUBLISHED[name]:.3f}" if TS2VEC_PUBLISHED.get(name) is not None else "—"
+        lines.append(f"| {name} | {cell(by['ours'], 'svm_acc')} | {cell(by['peer'], 'svm_acc')} | {diff_s} | {paper} "
                      f"| {cell(by['ours'], 'linear_acc')} | {cell(by['peer'], 'linear_acc')} "
                      f"| {t['ours']:.0f} / {t['peer']:.0f} | {ratio_s} |")
     return "\n".join(lines)
@@ -106,14 +112,16 @@ def summary_table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", default=[])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--markdown", type=Path, help="also write the table here, under a header naming the command")
+    p.add_argument("--collect", action="store_true",
+                   help="run nothing: tabulate every finished run under --out (runs made by several calls)")
     args = p.parse_args(argv)
-    results = []
+    results = collect(args.out) if args.collect else []
     for name in args.datasets:
         for seed in args.seeds:
             for arm in args.arms:
