@@ -9,7 +9,7 @@ weight-averaged encoder for ``encode(..., encoding_window='full_series')``.
 Both arms see the same normalised arrays (``audiocl.ts.data.Normalizer``, which applies TS2Vec's
 per-dataset rule) and are scored by the same protocol (``audiocl.ts.evaluate.evaluate_embeddings``:
 TS2Vec's SVM grid and a linear probe), so only the representation learner differs. Our arm is the
-recipe's own run (``audiocl.ts.recipe.run_one``), so its numbers are the RESULTS.md ones.
+recipe's own run (``audiocl.ts.recipe.run_one``), so it is what ``python -m audiocl.ts.recipe run`` gives.
 
 This is why the published column alone is not enough: the paper reports one run per dataset, and
 its code's run-to-run spread on these small test sets is several points. Running the authors' code
@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audiocl.utils.io import atomic_write_text
 from audiocl.models.ts_contrastive import default_iters
 from audiocl.ts.data import Normalizer, load_ucr_uea
 from audiocl.ts.evaluate import evaluate_embeddings, mean_std
 from audiocl.ts.recipe import TS2VEC_PUBLISHED, run_one
+from audiocl.utils.io import atomic_write_text
 
 ARMS = ("ours", "peer")
 
@@ -121,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--collect", action="store_true",
                    help="run nothing: tabulate every finished run under --out (runs made by several calls)")
     args = p.parse_args(argv)
-    results = collect(args.out) if args.collect else []
-    for name in args.datasets:
-        for seed in args.seeds:
-            for arm in args.arms:
-                r = run_cached(args.out, name, arm, seed, args.threads)
-                print(json.dumps(r), flush=True)
-                results.append(r)
+    if args.collect:
+        results = collect(args.out)
+    else:
+        results = []
+        for name in args.datasets:
+            for seed in args.seeds:
+                for arm in args.arms:
+                    r = run_cached(args.out, name, arm, seed, args.threads)
+                    print(json.dumps(r), flush=True)
+                    results.append(r)
     table = summary_table(results)
     print(table)
     if args.markdown:
