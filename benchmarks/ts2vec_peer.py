@@ -6,7 +6,7 @@ Yue et al.'s ``ts2vec.py`` / ``models/`` / ``utils.py``), run on the CPU with th
 ``max_train_length`` 3000, 200 iterations for <= 100 000 values else 600, and its own
 weight-averaged encoder for ``encode(..., encoding_window='full_series')``.
 
-Both arms see the same normalised arrays (``audiocl.ts.data.Normalizer``, which applies TS2Vec's
+Both arms see the same normalised arrays (``audiocl.ts.data.load_ucr_uea_normalised``, TS2Vec's
 per-dataset rule) and are scored by the same protocol (``audiocl.ts.evaluate.evaluate_embeddings``:
 TS2Vec's SVM grid and a linear probe), so only the representation learner differs. Our arm is the
 recipe's own run (``audiocl.ts.recipe.run_one``), so it is what ``python -m audiocl.ts.recipe run`` gives.
@@ -34,9 +34,9 @@ import numpy as np
 import torch
 
 from audiocl.models.ts_contrastive import default_iters
-from audiocl.ts.data import Normalizer, load_ucr_uea
+from audiocl.ts.data import load_ucr_uea_normalised
 from audiocl.ts.evaluate import evaluate_embeddings, mean_std
-from audiocl.ts.recipe import TS2VEC_PUBLISHED, run_one
+from audiocl.ts.recipe import TS2VEC_PUBLISHED, format_mean_std, run_one
 from audiocl.utils.io import atomic_write_text
 
 ARMS = ("ours", "peer")
@@ -46,9 +46,7 @@ def run_peer(name: str, seed: int, threads: int) -> dict:
     """Train and evaluate the authors' TS2Vec on one dataset and seed (seeded as its ``train.py`` does)."""
     from ts2vec import TS2Vec
 
-    tr, te = load_ucr_uea(name, "train"), load_ucr_uea(name, "test")
-    norm = Normalizer().fit(tr.X)
-    xtr, xte = norm.transform(tr.X), norm.transform(te.X)
+    tr, te, xtr, xte, _ = load_ucr_uea_normalised(name)
     torch.set_num_threads(threads)
     random.seed(seed)
     np.random.seed(seed)
@@ -92,8 +90,7 @@ def summary_table(results: list[dict]) -> str:
              "| linear TS2Vec code | train s ours / code | time ratio ours / code |", "|---|---|---|---|---|---|---|---|---|"]
 
     def cell(rs: list[dict], key: str) -> str:
-        m, s = mean_std([r[key] for r in rs])
-        return f"{m:.3f} ± {s:.3f} (n={len(rs)})" if rs else "—"
+        return format_mean_std([r[key] for r in rs])
 
     for name in sorted({r["dataset"] for r in results}):
         by = {a: sorted((r for r in results if r["dataset"] == name and r["arm"] == a), key=lambda r: r["seed"])

@@ -254,6 +254,19 @@ class Normalizer:
         return cls(mean=np.asarray(d["mean"], np.float32), std=np.asarray(d["std"], np.float32))
 
 
+def load_ucr_uea_normalised(name: str) -> tuple[TSDataset, TSDataset, np.ndarray, np.ndarray, Normalizer]:
+    """Both splits of a shipped set, checked, and normalised with statistics of the train split.
+
+    Returns ``(train, test, x_train, x_test, normalizer)``: the raw datasets (for labels and lengths),
+    the normalised arrays every UCR/UEA experiment trains and encodes on, and the fitted
+    :class:`Normalizer` (saved with a model so new data gets the same transform)."""
+    tr, te = load_ucr_uea(name, "train"), load_ucr_uea(name, "test")
+    check_series(tr.X, what=f"{name} train")
+    check_series(te.X, what=f"{name} test")
+    norm = Normalizer().fit(tr.X)
+    return tr, te, norm.transform(tr.X), norm.transform(te.X), norm
+
+
 def _already_znormalised(X: np.ndarray, tol: float = 0.05) -> bool:
     m = np.nanmean(X[:, :, 0], axis=1)
     s = np.nanstd(X[:, :, 0], axis=1)
@@ -267,6 +280,7 @@ __all__ = [
     "as_3d",
     "check_series",
     "from_csv",
+    "load_ucr_uea_normalised",
     "load_ucr_uea",
     "nested_to_padded",
     "read_ts_file",

@@ -32,7 +32,7 @@ import torch
 
 from audiocl.config import resolve_config
 from audiocl.losses.dbpm import flag_precision_recall
-from audiocl.ts.data import Normalizer, load_ucr_uea
+from audiocl.ts.data import load_ucr_uea_normalised
 from audiocl.ts.evaluate import evaluate_embeddings, mean_std
 from audiocl.ts.tstcc import TSPretrainConfig, build_model
 from audiocl.utils.io import atomic_write_text
@@ -88,9 +88,7 @@ def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str
     bad = [a for a in arms if a not in ARMS]
     if bad:
         raise ValueError(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
-    tr, te = load_ucr_uea(dataset, "train"), load_ucr_uea(dataset, "test")
-    norm = Normalizer().fit(tr.X)
-    xtr, xte = norm.transform(tr.X), norm.transform(te.X)
+    tr, te, xtr, xte, _ = load_ucr_uea_normalised(dataset)
     res: dict = dict(previous or {})
     res.update({"dataset": dataset, "fraction": fraction, "mode": mode, "seed": seed, "overrides": list(overrides)})
     for arm in arms:

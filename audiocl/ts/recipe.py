@@ -21,7 +21,7 @@ import numpy as np
 
 from audiocl.config import resolve_config, save_config
 from audiocl.models.ts_contrastive import default_iters
-from audiocl.ts.data import SHIPPED_CLASSIFICATION, Normalizer, check_series, load_ucr_uea
+from audiocl.ts.data import SHIPPED_CLASSIFICATION, check_series, load_ucr_uea, load_ucr_uea_normalised
 from audiocl.ts.evaluate import evaluate_embeddings, mean_std
 from audiocl.ts.tstcc import TSPretrainConfig, build_model
 from audiocl.utils.io import atomic_write_text
@@ -68,11 +68,7 @@ def run_one(name: str, seed: int, dbpm: bool, exp: Path, overrides: list[str], *
     res_path = out_dir / "result.json"
     if res_path.is_file():
         return json.loads(res_path.read_text())
-    tr, te = load_ucr_uea(name, "train"), load_ucr_uea(name, "test")
-    check_series(tr.X, what=f"{name} train")
-    check_series(te.X, what=f"{name} test")
-    norm = Normalizer().fit(tr.X)
-    xtr, xte = norm.transform(tr.X), norm.transform(te.X)
+    tr, te, xtr, xte, norm = load_ucr_uea_normalised(name)
     model = build_model(cfg, xtr.shape[2])
     iters = cfg.iters or default_iters(xtr)
     model.fit(xtr, iters=iters, verbose=verbose)
@@ -102,7 +98,8 @@ def collect(*exps: Path) -> list[dict]:
     return [json.loads(p.read_text()) for exp in exps for p in sorted(exp.glob("**/seed*/result.json"))]
 
 
-def _fmt(vals: list[float]) -> str:
+def format_mean_std(vals: list[float]) -> str:
+    """``"0.815 ± 0.013 (n=5)"``, or ``"—"`` for no values: one cell of a results table."""
     if not vals:
         return "—"
     m, s = mean_std(vals)
@@ -142,8 +139,8 @@ def results_markdown(results: list[dict], note: str = "") -> str:
         gap_s = f"{np.mean([r['svm_acc'] for r in b]) - pub:+.3f}" if pub is not None and b else "—"
         lines.append(
             f"| {name} | {any_r['n_train']} / {any_r['n_test']} | {any_r['length']} × {any_r['channels']} | {any_r['iters']} | "
-            f"{_fmt([r['svm_acc'] for r in b])} | {_fmt([r['svm_acc'] for r in d])} | {_fmt([r['svm_acc'] for r in c])} | "
-            f"{_fmt([r['linear_acc'] for r in b])} | {_fmt([r['linear_acc'] for r in d])} | {_fmt([r['linear_acc'] for r in c])} | "
+            f"{format_mean_std([r['svm_acc'] for r in b])} | {format_mean_std([r['svm_acc'] for r in d])} | {format_mean_std([r['svm_acc'] for r in c])} | "
+            f"{format_mean_std([r['linear_acc'] for r in b])} | {format_mean_std([r['linear_acc'] for r in d])} | {format_mean_std([r['linear_acc'] for r in c])} | "
             f"{pub_s} | {gap_s} | {secs(b)} / {secs(d)} / {secs(c)} | {_settings(any_r)} |"
         )
     lines += ["", note.strip(), ""] if note else [""]
