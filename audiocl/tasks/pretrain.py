@@ -1,6 +1,6 @@
 """Self-supervised speech pretraining task (wav2vec 2.0 / CPC) on the shared runner.
 
-``PretrainTask`` wraps a model from :data:`audiocl.models.PRETRAIN_MODELS`; the model computes its own
+``PretrainTask`` wraps a model from the model registry (:func:`audiocl.models.build`); the model computes its own
 loss (contrastive objective chosen by name in its config), the task adds what is about *training*:
 AdamW, linear warm-up then polynomial/cosine decay per optimizer step, the Gumbel temperature
 schedule (``model.set_num_updates``), per-step logs (loss parts, contrastive accuracy, codebook
@@ -21,7 +21,7 @@ from torch import Tensor
 
 from audiocl.config import config_to_dict
 from audiocl.tasks.base import AudioclTask
-from audiocl.tasks.pretrain_config import PretrainConfig, model_classes
+from audiocl.tasks.pretrain_config import PretrainConfig
 from audiocl.tasks.runner import make_loader, run_training
 from audiocl.tasks.schedules import build_scheduler
 
@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def build_model(cfg: PretrainConfig) -> torch.nn.Module:
-    _, model_cls = model_classes(cfg.ssl_type)
-    return model_cls(cfg.model)
+    from audiocl import models
+
+    return models.build(cfg.ssl_type, cfg.model)
 
 
 class PretrainTask(AudioclTask):

@@ -8,7 +8,7 @@ utterances shorter than 32k samples (2 s) skipped. YAML presets in ``configs/pre
 them, ``key=value`` overrides win.
 
 The ``model`` section's type depends on ``ssl_type`` (``Wav2Vec2Config`` or ``CPCConfig`` from
-:data:`audiocl.models.PRETRAIN_MODELS`), so it is resolved in a second pass against that dataclass:
+:mod:`audiocl.models.registry`), so it is resolved in a second pass against that dataclass:
 unknown model keys and wrong types are still errors that name the preset file or override.
 """
 
@@ -67,7 +67,7 @@ def _default_trainer() -> TrainerConfig:
 @dataclass
 class PretrainConfig:
     ssl_type: str = "wav2vec2"
-    """A key of :data:`audiocl.models.PRETRAIN_MODELS` (``wav2vec2`` or ``cpc``)."""
+    """A key of :mod:`audiocl.models.registry` (``wav2vec2`` or ``cpc``)."""
     model: Any = None
     """The model's own config dataclass (``Wav2Vec2Config`` / ``CPCConfig``)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -77,11 +77,12 @@ class PretrainConfig:
 
 
 def model_classes(ssl_type: str) -> tuple[type, type]:
-    from audiocl.models import PRETRAIN_MODELS
+    """``(config class, model class)`` of ``ssl_type`` from the one model registry."""
+    from audiocl import models
 
-    if ssl_type not in PRETRAIN_MODELS:
-        raise ConfigError(f"unknown ssl_type {ssl_type!r}; choose one of {', '.join(sorted(PRETRAIN_MODELS))}")
-    return PRETRAIN_MODELS[ssl_type]
+    if ssl_type not in models.names():
+        raise ConfigError(f"unknown ssl_type {ssl_type!r}; choose one of {', '.join(models.names())}")
+    return models.config_class(ssl_type), models.model_class(ssl_type)
 
 
 def _load_yaml(path: str | Path) -> DictConfig:

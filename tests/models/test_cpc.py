@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audiocl.models import PRETRAIN_MODELS, InputTooShortError, NonFiniteInputError
+from audiocl import models
+from audiocl.models import InputTooShortError, NonFiniteInputError
 from audiocl.models.cpc import CPCConfig, CPCForPretraining
 
 
@@ -14,7 +15,7 @@ def _batch(b=3, t=4000):
 
 @pytest.mark.parametrize("context", ["gru", "lstm", "transformer"])
 def test_cpc_forward_backward_and_causality(cpc_cfg, context):
-    assert PRETRAIN_MODELS["cpc"] == (CPCConfig, CPCForPretraining)
+    assert (models.config_class("cpc"), models.model_class("cpc")) == (CPCConfig, CPCForPretraining)
     torch.manual_seed(0)
     model = CPCForPretraining(cpc_cfg(context=context))
     assert model.min_samples == 465

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from audiocl.config import resolve_config
 from audiocl.errors import FeatureError, TrainingError
-from audiocl.models import PRETRAIN_MODELS, InputTooShortError, NonFiniteInputError, PretrainOutput
+from audiocl import models
+from audiocl.models import InputTooShortError, NonFiniteInputError, PretrainOutput
 from audiocl.models.wav2vec2 import Wav2Vec2Config, Wav2Vec2ForPretraining
 from audiocl.nn.negatives import sample_in_groups
 
@@ -21,7 +22,7 @@ def _batch(seed=0, b=3, t=8000):
 
 
 def test_registry_and_interface(w2v2_cfg):
-    cfg_cls, model_cls = PRETRAIN_MODELS["wav2vec2"]
+    cfg_cls, model_cls = models.config_class("wav2vec2"), models.model_class("wav2vec2")
     assert cfg_cls is Wav2Vec2Config and model_cls is Wav2Vec2ForPretraining
     torch.manual_seed(0)
     model = model_cls(w2v2_cfg()).train()
