@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -33,6 +32,8 @@ import torch
 from torch import Tensor
 
 from audiocl.errors import AudioclError, ConfigError
+from audiocl.hub.rename_table import (Rule, apply_rename_table, fit_codevectors, flatten_codevectors,
+                                      transformer_layer_rules, weight_norm_rules)
 from audiocl.models.wav2vec2 import Wav2Vec2Config
 
 
@@ -109,78 +110,32 @@ def config_from_fairseq(model_cfg: Mapping[str, Any] | argparse.Namespace) -> Wa
     )
 
 
+FAIRSEQ_RULES: list[Rule] = [
+    Rule(r"w2v_encoder\.(.+)", r"\1", kind="extra"),  # a fine-tuned model's CTC head
+    Rule(r"feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)", r"{enc}feature_extractor.convs.\1.\2"),
+    Rule(r"feature_extractor\.conv_layers\.(\d+)\.2(?:\.1)?\.(weight|bias)", r"{enc}feature_extractor.norms.\1.\2"),
+    Rule(r"layer_norm\.(weight|bias)", r"{enc}feature_norm.\1"),
+    Rule(r"post_extract_proj\.(weight|bias)", r"{enc}feature_proj.\1"),
+    Rule(r"mask_emb", r"{enc}mask_emb"),
+    *weight_norm_rules(r"encoder\.pos_conv\.0", r"{enc}encoder.pos_conv"),
+    Rule(r"encoder\.layer_norm\.(weight|bias)", r"{enc}encoder.layer_norm.\1"),
+    *transformer_layer_rules(r"encoder\.layers", r"self_attn", {
+        "self_attn.out_proj": "attention.out_proj", "self_attn_layer_norm": "attn_layer_norm",
+        "fc1": "feed_forward.fc1", "fc2": "feed_forward.fc2", "final_layer_norm": "final_layer_norm"}),
+    Rule(r"quantizer\.vars", "quantizer.codevectors", pretraining_only=True, transform=flatten_codevectors),
+    Rule(r"(quantizer\.weight_proj|project_q|final_proj)\.(weight|bias)", r"\1.\2", pretraining_only=True),
+]
+"""fairseq ``Wav2Vec2Model`` (pre-trained, or inside ``w2v_encoder.w2v_model.`` of a fine-tuned model) -> audiocl."""
+
+
 def convert_fairseq_state_dict(sd: Mapping[str, Tensor], target: str = "pretraining",
                                num_groups: int = 2) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Map fairseq names to audiocl's. Returns ``(state, extra)``: ``extra`` holds what audiocl's
     models do not have (a fine-tuned model's ``w2v_encoder.proj`` CTC head), never silently dropped.
     Unknown keys raise :class:`ConfigError`."""
-    if target not in ("pretraining", "model"):
-        raise ValueError(f"target must be 'pretraining' or 'model', got {target!r}")
-    pre = "wav2vec2." if target == "pretraining" else ""
-    out: dict[str, Tensor] = {}
-    extra: dict[str, Tensor] = {}
-    qkv: dict[tuple[int, str], dict[str, Tensor]] = {}
-    unknown = []
-    for key, value in sd.items():
-        k = key
-        if k.startswith("w2v_encoder.w2v_model."):
-            k = k[len("w2v_encoder.w2v_model."):]
-        elif k.startswith("w2v_encoder."):
-            extra[k[len("w2v_encoder."):]] = value
-            continue
-        m = re.fullmatch(r"feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)", k)
-        if m:
-            out[f"{pre}feature_extractor.convs.{m.group(1)}.{m.group(2)}"] = value
-            continue
-        m = re.fullmatch(r"feature_extractor\.conv_layers\.(\d+)\.2(?:\.1)?\.(weight|bias)", k)
-        if m:
-            out[f"{pre}feature_extractor.norms.{m.group(1)}.{m.group(2)}"] = value
-            continue
-        m = re.fullmatch(r"(layer_norm|post_extract_proj)\.(weight|bias)", k)
-        if m:
-            out[f"{pre}{'feature_norm' if m.group(1) == 'layer_norm' else 'feature_proj'}.{m.group(2)}"] = value
-            continue
-        if k == "mask_emb":
-            out[f"{pre}mask_emb"] = value
-            continue
-        m = re.fullmatch(r"encoder\.pos_conv\.0\.(weight_g|weight_v|bias|parametrizations\.weight\.original[01])", k)
-        if m:
-            name = {"parametrizations.weight.original0": "weight_g",
-                    "parametrizations.weight.original1": "weight_v"}.get(m.group(1), m.group(1))
-            out[f"{pre}encoder.pos_conv.{name}"] = value
-            continue
-        m = re.fullmatch(r"encoder\.layer_norm\.(weight|bias)", k)
-        if m:
-            out[f"{pre}encoder.layer_norm.{m.group(1)}"] = value
-            continue
-        m = re.fullmatch(r"encoder\.layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias)", k)
-        if m:
-            qkv.setdefault((int(m.group(1)), m.group(3)), {})[m.group(2)] = value
-            continue
-        m = re.fullmatch(r"encoder\.layers\.(\d+)\.(self_attn\.out_proj|self_attn_layer_norm|fc1|fc2|final_layer_norm)"
-                         r"\.(weight|bias)", k)
-        if m:
-            name = {"self_attn.out_proj": "attention.out_proj", "self_attn_layer_norm": "attn_layer_norm",
-                    "fc1": "feed_forward.fc1", "fc2": "feed_forward.fc2"}.get(m.group(2), m.group(2))
-            out[f"{pre}encoder.layers.{m.group(1)}.{name}.{m.group(3)}"] = value
-            continue
-        if re.fullmatch(r"(quantizer\.vars|quantizer\.weight_proj\.(weight|bias)|project_q\.(weight|bias)|"
-                        r"final_proj\.(weight|bias))", k):
-            if target == "pretraining":
-                if k == "quantizer.vars":
-                    out["quantizer.codevectors"] = value.reshape(num_groups, -1, value.shape[-1])
-                else:
-                    out[k] = value
-            continue
-        unknown.append(key)
-    if unknown:
-        raise ConfigError(f"fairseq checkpoint has keys audiocl cannot map: {', '.join(unknown[:10])}"
-                          + (" ..." if len(unknown) > 10 else ""))
-    for (layer, kind), parts in qkv.items():
-        if set(parts) != {"q", "k", "v"}:
-            raise ConfigError(f"fairseq checkpoint layer {layer}: incomplete q/k/v {kind}")
-        out[f"{pre}encoder.layers.{layer}.attention.qkv.{kind}"] = torch.cat([parts["q"], parts["k"], parts["v"]])
-    return out, extra
+    state, extra = apply_rename_table(sd, FAIRSEQ_RULES, source="fairseq", target=target,
+                                      strip_prefixes=("w2v_encoder.w2v_model.",))
+    return fit_codevectors(state, num_groups), extra
 
 
 def _safe_globals() -> list:

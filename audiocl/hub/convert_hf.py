@@ -23,7 +23,6 @@ Key mapping (HF -> audiocl, ``wav2vec2.`` prefix for the pre-training model):
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,6 +30,8 @@ import torch
 from torch import Tensor
 
 from audiocl.errors import AudioclError, ConfigError
+from audiocl.hub.rename_table import (Rule, apply_rename_table, fit_codevectors, flatten_codevectors,
+                                      transformer_layer_rules, weight_norm_rules)
 from audiocl.models.wav2vec2 import Wav2Vec2Config
 
 
@@ -78,96 +79,34 @@ def config_from_hf(hf: Mapping[str, Any] | Any) -> Wav2Vec2Config:
     )
 
 
-_LAYER_RENAMES = {
-    "attention.out_proj": "attention.out_proj",
-    "layer_norm": "attn_layer_norm",
-    "feed_forward.intermediate_dense": "feed_forward.fc1",
-    "feed_forward.output_dense": "feed_forward.fc2",
-    "final_layer_norm": "final_layer_norm",
-}
+HF_RULES: list[Rule] = [
+    Rule(r"feature_extractor\.conv_layers\.(\d+)\.conv\.(weight|bias)", r"{enc}feature_extractor.convs.\1.\2"),
+    Rule(r"feature_extractor\.conv_layers\.(\d+)\.layer_norm\.(weight|bias)", r"{enc}feature_extractor.norms.\1.\2"),
+    Rule(r"feature_projection\.layer_norm\.(weight|bias)", r"{enc}feature_norm.\1"),
+    Rule(r"feature_projection\.projection\.(weight|bias)", r"{enc}feature_proj.\1"),
+    Rule(r"masked_spec_embed", r"{enc}mask_emb"),
+    *weight_norm_rules(r"encoder\.pos_conv_embed\.conv", r"{enc}encoder.pos_conv"),
+    Rule(r"encoder\.layer_norm\.(weight|bias)", r"{enc}encoder.layer_norm.\1"),
+    *transformer_layer_rules(r"encoder\.layers", r"attention", {
+        "attention.out_proj": "attention.out_proj", "layer_norm": "attn_layer_norm",
+        "feed_forward.intermediate_dense": "feed_forward.fc1", "feed_forward.output_dense": "feed_forward.fc2",
+        "final_layer_norm": "final_layer_norm"}),
+    Rule(r"quantizer\.codevectors", "quantizer.codevectors", pretraining_only=True, transform=flatten_codevectors),
+    Rule(r"(quantizer\.weight_proj|project_q)\.(weight|bias)", r"\1.\2", pretraining_only=True),
+    Rule(r"project_hid\.(weight|bias)", r"final_proj.\1", pretraining_only=True),
+]
+"""HF transformers ``Wav2Vec2Model`` / ``Wav2Vec2ForPreTraining`` -> audiocl (after stripping ``wav2vec2.``)."""
 
 
 def convert_hf_state_dict(sd: Mapping[str, Tensor], target: str = "pretraining") -> dict[str, Tensor]:
     """Map a HF wav2vec 2.0 state dict to audiocl names.
 
     ``target="pretraining"`` gives keys for :class:`Wav2Vec2ForPretraining` (quantizer and heads
-    included when present), ``"model"`` for the encoder-only :class:`Wav2Vec2Model`. Unknown keys
-    (CTC heads, adapters) raise, so nothing is silently dropped.
+    included when present; codevectors as ``(G*V, d)``, see :func:`fit_codevectors`), ``"model"`` for
+    the encoder-only :class:`Wav2Vec2Model`. Unknown keys (CTC heads, adapters) raise, so nothing is
+    silently dropped.
     """
-    if target not in ("pretraining", "model"):
-        raise ValueError(f"target must be 'pretraining' or 'model', got {target!r}")
-    enc_prefix = "wav2vec2." if target == "pretraining" else ""
-    out: dict[str, Tensor] = {}
-    qkv: dict[int, dict[str, dict[str, Tensor]]] = {}
-    unknown = []
-    for key, value in sd.items():
-        k = key[len("wav2vec2."):] if key.startswith("wav2vec2.") else key
-        m = re.fullmatch(r"feature_extractor\.conv_layers\.(\d+)\.(conv|layer_norm)\.(weight|bias)", k)
-        if m:
-            part = "convs" if m.group(2) == "conv" else "norms"
-            out[f"{enc_prefix}feature_extractor.{part}.{m.group(1)}.{m.group(3)}"] = value
-            continue
-        m = re.fullmatch(r"feature_projection\.(layer_norm|projection)\.(weight|bias)", k)
-        if m:
-            name = "feature_norm" if m.group(1) == "layer_norm" else "feature_proj"
-            out[f"{enc_prefix}{name}.{m.group(2)}"] = value
-            continue
-        if k == "masked_spec_embed":
-            out[f"{enc_prefix}mask_emb"] = value
-            continue
-        m = re.fullmatch(r"encoder\.pos_conv_embed\.conv\.(weight_g|weight_v|bias|parametrizations\.weight\.original[01])", k)
-        if m:
-            name = {"parametrizations.weight.original0": "weight_g",
-                    "parametrizations.weight.original1": "weight_v"}.get(m.group(1), m.group(1))
-            out[f"{enc_prefix}encoder.pos_conv.{name}"] = value
-            continue
-        m = re.fullmatch(r"encoder\.layer_norm\.(weight|bias)", k)
-        if m:
-            out[f"{enc_prefix}encoder.layer_norm.{m.group(1)}"] = value
-            continue
-        m = re.fullmatch(r"encoder\.layers\.(\d+)\.attention\.([qkv])_proj\.(weight|bias)", k)
-        if m:
-            qkv.setdefault(int(m.group(1)), {}).setdefault(m.group(3), {})[m.group(2)] = value
-            continue
-        m = re.fullmatch(r"encoder\.layers\.(\d+)\.(.+)\.(weight|bias)", k)
-        if m and m.group(2) in _LAYER_RENAMES:
-            out[f"{enc_prefix}encoder.layers.{m.group(1)}.{_LAYER_RENAMES[m.group(2)]}.{m.group(3)}"] = value
-            continue
-        if target == "pretraining":
-            if k == "quantizer.codevectors":
-                continue  # reshaped below (needs the group count from weight_proj)
-            if re.fullmatch(r"(quantizer\.weight_proj|project_q)\.(weight|bias)", k):
-                out[k] = value
-                continue
-            m = re.fullmatch(r"project_hid\.(weight|bias)", k)
-            if m:
-                out[f"final_proj.{m.group(1)}"] = value
-                continue
-        elif k.startswith(("quantizer.", "project_q.", "project_hid.")):
-            continue  # the encoder-only model has no quantizer or heads
-        unknown.append(key)
-    if unknown:
-        raise ConfigError(f"HF checkpoint has keys audiocl cannot map: {', '.join(unknown[:10])}"
-                          + (" ..." if len(unknown) > 10 else ""))
-    for layer, parts in qkv.items():
-        for kind, qkv_parts in parts.items():
-            if set(qkv_parts) != {"q", "k", "v"}:
-                raise ConfigError(f"HF checkpoint layer {layer}: incomplete q/k/v {kind}")
-            out[f"{enc_prefix}encoder.layers.{layer}.attention.qkv.{kind}"] = torch.cat(
-                [qkv_parts["q"], qkv_parts["k"], qkv_parts["v"]], dim=0)
-    if target == "pretraining":
-        cv = sd.get("quantizer.codevectors", sd.get("wav2vec2.quantizer.codevectors"))
-        if cv is not None:
-            gv = sd["quantizer.weight_proj.weight"].shape[0]
-            out["quantizer.codevectors"] = cv.reshape(gv, cv.shape[-1])  # (G*V, d), reshaped by the caller
-    return out
-
-
-def fit_codevectors(state: dict[str, Tensor], num_groups: int) -> dict[str, Tensor]:
-    """Reshape ``quantizer.codevectors`` from ``(G*V, d)`` to audiocl's ``(G, V, d)``."""
-    cv = state.get("quantizer.codevectors")
-    if cv is not None and cv.dim() == 2:
-        state["quantizer.codevectors"] = cv.reshape(num_groups, cv.shape[0] // num_groups, cv.shape[1])
+    state, _ = apply_rename_table(sd, HF_RULES, source="HF", target=target, strip_prefixes=("wav2vec2.",))
     return state
 
 

@@ -2,7 +2,7 @@
 
 torchaudio's module tree is HF's with two prefixes moved (``encoder.feature_projection`` ->
 ``feature_projection``, ``encoder.transformer`` -> ``encoder``), so the renamed dict goes through
-:func:`audiocl.hub.convert_hf.convert_hf_state_dict`. torchaudio checkpoints carry no quantizer
+:data:`audiocl.hub.convert_hf.HF_RULES`. torchaudio checkpoints carry no quantizer
 (encoder only); a CTC head (``aux.*``) is returned separately instead of being dropped silently.
 Pure functions on tensors; nothing is unpickled here.
 """
@@ -14,7 +14,8 @@ from typing import Any, Mapping
 from torch import Tensor
 
 from audiocl.errors import ConfigError
-from audiocl.hub.convert_hf import convert_hf_state_dict
+from audiocl.hub.convert_hf import HF_RULES
+from audiocl.hub.rename_table import Rule, apply_rename_table
 from audiocl.models.wav2vec2 import Wav2Vec2Config
 
 
@@ -43,17 +44,17 @@ def config_from_torchaudio(**kw: Any) -> Wav2Vec2Config:
     )
 
 
+TORCHAUDIO_PREFIXES: list[Rule] = [
+    Rule(r"aux\.(.+)", r"\1", kind="extra"),  # the CTC head
+    Rule(r"encoder\.(feature_projection\..+)", r"\1"),
+    Rule(r"encoder\.transformer\.(.+)", r"encoder.\1"),
+    Rule(r"(.+)", r"\1"),
+]
+"""torchaudio's tree is HF's with two prefixes moved; these rows move them back before :data:`HF_RULES`."""
+
+
 def convert_torchaudio_state_dict(sd: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """torchaudio ``Wav2Vec2Model.state_dict()`` -> ``(audiocl Wav2Vec2Model state dict, aux head)``."""
-    renamed: dict[str, Tensor] = {}
-    aux: dict[str, Tensor] = {}
-    for key, value in sd.items():
-        if key.startswith("aux."):
-            aux[key[len("aux."):]] = value
-        elif key.startswith("encoder.feature_projection."):
-            renamed[key[len("encoder."):]] = value
-        elif key.startswith("encoder.transformer."):
-            renamed["encoder." + key[len("encoder.transformer."):]] = value
-        else:
-            renamed[key] = value
-    return convert_hf_state_dict(renamed, target="model"), aux
+    hf_named, aux = apply_rename_table(sd, TORCHAUDIO_PREFIXES, source="torchaudio", target="model")
+    state, _ = apply_rename_table(hf_named, HF_RULES, source="torchaudio", target="model")
+    return state, aux
