@@ -208,10 +208,8 @@ class TransformerEncoder(nn.Module):
         self.layerdrop = layerdrop
         self.apply(_init_bert_params)
 
-    def forward_rows(self, x: Tensor, padding_mask: Tensor | None, rows: RowIndex) -> Tensor:
-        """Same as ``forward(x, padding_mask)[rows.b, rows.t]`` (``(N, C)``) but the last executed block
-        computes only the selected frames: wav2vec 2.0 scores only masked frames, so the rest of the
-        last block's work is skipped (exact: keys/values still come from every frame)."""
+    def _prepare(self, x: Tensor, padding_mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Zero the padding, add the positional convolution, (post-LN) normalise, dropout; the attention mask."""
         if padding_mask is not None:
             x = x.masked_fill(padding_mask.unsqueeze(-1), 0.0)
         x = x + self.pos_conv(x)
@@ -219,11 +217,22 @@ class TransformerEncoder(nn.Module):
             x = self.layer_norm(x)
         if self.dropout > 0:
             x = F.dropout(x, self.dropout, self.training)
-        attn_mask = key_padding_to_attn_mask(padding_mask)
+        return x, key_padding_to_attn_mask(padding_mask)
+
+    def _active_layers(self, layerdrop: bool = True) -> list[nn.Module]:
+        """The blocks this step runs: LayerDrop skips each with probability ``layerdrop`` in training."""
         layers = list(self.layers)
-        if self.training and self.layerdrop > 0:
+        if layerdrop and self.training and self.layerdrop > 0:
             keep = (torch.rand(len(layers)) >= self.layerdrop).tolist()
             layers = [layer for layer, k in zip(layers, keep) if k]
+        return layers
+
+    def forward_rows(self, x: Tensor, padding_mask: Tensor | None, rows: RowIndex) -> Tensor:
+        """Same as ``forward(x, padding_mask)[rows.b, rows.t]`` (``(N, C)``) but the last executed block
+        computes only the selected frames: wav2vec 2.0 scores only masked frames, so the rest of the
+        last block's work is skipped (exact: keys/values still come from every frame)."""
+        x, attn_mask = self._prepare(x, padding_mask)
+        layers = self._active_layers()
         if rows.max_per_row == 0:
             out = x[rows.b, rows.t]
         else:
@@ -239,21 +248,9 @@ class TransformerEncoder(nn.Module):
         the final LayerNorm is applied to the last entry (so it equals the normal output; HF transformers
         5.x keeps the un-normalised block output in its ``hidden_states`` instead).
         """
-        if padding_mask is not None:
-            x = x.masked_fill(padding_mask.unsqueeze(-1), 0.0)
-        x = x + self.pos_conv(x)
-        if not self.layer_norm_first:
-            x = self.layer_norm(x)
-        if self.dropout > 0:
-            x = F.dropout(x, self.dropout, self.training)
-        attn_mask = key_padding_to_attn_mask(padding_mask)
+        x, attn_mask = self._prepare(x, padding_mask)
         hidden = [x]
-        drop = self.training and self.layerdrop > 0 and not return_all
-        if drop:
-            keep = (torch.rand(len(self.layers)) >= self.layerdrop).tolist()
-        for i, layer in enumerate(self.layers):
-            if drop and not keep[i]:
-                continue
+        for layer in self._active_layers(layerdrop=not return_all):
             x = layer(x, attn_mask)
             if return_all:
                 hidden.append(x)
