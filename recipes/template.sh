@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # recipes/template.sh — the shared numbered stages of every audiocl recipe (ESPnet TEMPLATE style, thin).
 #
-# A corpus recipe egs/<corpus>/run.sh sets its knobs as shell variables, defines two hooks and SOURCES this
-# file (it reads the recipe's "$@"):
+# A corpus recipe egs/<corpus>/run.sh sets its corpus knobs as shell variables (each is an option too:
+# --num-utts 50 sets num_utts; list them in its help_message), may preset stage knobs, defines two hooks and
+# SOURCES this file (it reads the recipe's "$@"):
 #     corpus_download   stage 0 (optional): fetch the corpus
 #     corpus_data       stage 1 (required): write Kaldi data dirs under $datadir (usually local/data.sh)
-# Every variable defined before parse_options.sh runs is a command-line option: --num-utts 50 sets num_utts.
 #
-# Stages (numbers shared by all recipes); one file per stage in recipes/stages/NN_name.sh, which defines
-# its knobs with `: "${knob:=default}"` and a function stage_<name>. Adding a stage = adding one file.
+# Stages (numbers shared by all recipes); one file per stage in recipes/stages/NN_name.sh, which declares
+# its knobs in one list of `knob NAME DEFAULT "HELP"` lines (recipes/knobs.sh) and defines a function
+# stage_<name>. Adding a stage = adding one file.
 #     0 download   1 data preparation + validation   2 features   3 SSL pretraining   4 CTC fine-tuning
 #     5 decoding + scoring   6 style/emotion classification   7 collect RESULTS.md
+#
+# Job launchers: CPU stages (2, 5) run their jobs with $cmd, GPU stages (3, 4, 6) with $gpu_cmd. --cmd
+# reaches every stage: --gpu-cmd defaults to --cmd when it is given, and only then to $cuda_cmd of cmd.sh.
 #
 # Bookkeeping: a finished stage writes $expdir/stages/stageN_name.done and is skipped on the next run
 # unless --force true; a stage that fails (or is interrupted) leaves no marker. Running a stage removes
@@ -20,53 +24,38 @@
 if [ -z "${BASH_VERSION:-}" ]; then echo "template.sh: run with bash" >&2; exit 1; fi
 set -euo pipefail
 
-# ----------------------------------------------------------------------------------------- generic knobs
-: "${AUDIOCL_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-: "${stage:=0}"                 # first stage to run
-: "${stop_stage:=100}"          # last stage to run
-: "${nj:=4}"                    # parallel jobs inside a stage
-: "${cmd:=${train_cmd:-run.pl}}"  # job launcher: run.pl (local) or "slurm.pl --mem 4G ..." (see cmd.sh)
-: "${force:=false}"             # true: re-run stages even when their .done marker exists
-: "${datadir:=data}"            # Kaldi data dirs: $datadir/<set>
-: "${expdir:=exp}"              # logs, stage markers, models, results
-: "${dumpdir:=dump}"            # features
-: "${train_set:=train}"
-: "${dev_set:=dev}"
-: "${test_sets:=test}"
+: "${AUDIOCL_ROOT:=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 : "${stage_dir:=$AUDIOCL_ROOT/recipes/stages}"
+# shellcheck disable=SC1091
+. "$AUDIOCL_ROOT/recipes/knobs.sh"
 
-# Stage files define their knobs (`: "${knob:=default}"`) and functions. They are sourced before the
-# command line is parsed (so their knobs are options) and again after it, with every knob the stage files
-# introduced and the command line did not change unset first: a default such as "$expdir/pretrain" then
-# follows --expdir instead of keeping the value from before parsing.
-__vars_before=" $(compgen -v | tr '\n' ' ') "
+# ----------------------------------------------------------------------------------------- generic knobs
+knob stage       0     "first stage to run"
+knob stop_stage  100   "last stage to run"
+knob force       false "true: re-run stages even when their .done marker exists"
+knob nj          4     "parallel jobs inside a stage"
+knob cmd         ""    "launcher of the CPU stages' jobs: run.pl (here) or 'slurm.pl --mem 4G ...' (default: \$train_cmd of cmd.sh, else run.pl)"
+knob gpu_cmd     ""    "launcher of the GPU stages' jobs (3 pretrain, 4 finetune, 6 classify) (default: --cmd when given, else \$cuda_cmd of cmd.sh, else as --cmd)"
+knob datadir     data  "Kaldi data dirs: DATADIR/<set>"
+knob expdir      exp   "logs, stage markers, models, results"
+knob dumpdir     dump  "features: DUMPDIR/<feature type>/<set>"
+knob train_set   train "training set"
+knob dev_set     dev   "development set"
+knob test_sets   test  "test sets ('SET ...')"
+
+# Stage files are sourced once: their `knob` lines declare their options, their functions the stages.
 for __stage_file in "$stage_dir"/[0-9][0-9]_*.sh; do
   [ -e "$__stage_file" ] || continue
+  __knob_file=${__stage_file#"$AUDIOCL_ROOT"/}
   # shellcheck disable=SC1090
   . "$__stage_file"
-done
-declare -A __stage_knob_default=()
-for __v in $(compgen -v); do
-  if [[ "$__v" =~ ^[a-z][a-z0-9_]*$ ]] && [[ "$__vars_before" != *" $__v "* ]]; then
-    __stage_knob_default[$__v]=${!__v}
-  fi
 done
 
 help_message="${help_message:-Usage: $0 [options]}
 
-Options shared by all recipes (recipes/template.sh):
-  --stage N             first stage to run (default: $stage)
-  --stop-stage N        last stage to run (default: $stop_stage)
-  --force true|false    re-run stages that are already done (default: $force)
-  --nj N                parallel jobs (default: $nj)
-  --cmd CMD             job launcher, e.g. run.pl or 'slurm.pl --mem 4G' (default: $cmd)
-  --datadir DIR --expdir DIR --dumpdir DIR   where data dirs, logs/models and features go
-  --train-set SET --dev-set SET --test-sets 'SET ...'
-  --config FILE         source FILE (name=value lines) before the following options
 Stages: $(for f in "$stage_dir"/[0-9][0-9]_*.sh; do b=$(basename "$f" .sh); printf '%d=%s ' "$((10#${b%%_*}))" "${b#*_}"; done)
-Options of the stages (${stage_dir#$AUDIOCL_ROOT/}/*.sh):
-$(for v in $(printf '%s\n' "${!__stage_knob_default[@]}" | LC_ALL=C sort); do
-    printf "  --%-22s (default: '%s')\n" "${v//_/-}" "${__stage_knob_default[$v]}"; done)"
+  --config FILE          source FILE (name=value lines) where it stands; later options override it
+$(knobs_help)"
 
 # The options that shape results (all but run control), recorded in each marker: a later run with other
 # knobs is told that a finished stage it skips was made with different options.
@@ -75,8 +64,8 @@ __recipe_knobs() {
   for a in "$@"; do
     if $skip; then skip=false; continue; fi
     case "$a" in
-      --stage|--stop-stage|--stop_stage|--force|--nj|--cmd) skip=true ;;
-      --stage=*|--stop-stage=*|--stop_stage=*|--force=*|--nj=*|--cmd=*) ;;
+      --stage|--stop-stage|--stop_stage|--force|--nj|--cmd|--gpu-cmd|--gpu_cmd) skip=true ;;
+      --stage=*|--stop-stage=*|--stop_stage=*|--force=*|--nj=*|--cmd=*|--gpu-cmd=*|--gpu_cmd=*) ;;
       *) out+="${out:+ }$a" ;;
     esac
   done
@@ -85,14 +74,10 @@ __recipe_knobs() {
 __recipe_knobs_now=$(__recipe_knobs "$@")
 # shellcheck disable=SC1091
 . "$AUDIOCL_ROOT/recipes/utils/parse_options.sh" || exit 1
-for __v in "${!__stage_knob_default[@]}"; do
-  if [ "${!__v}" = "${__stage_knob_default[$__v]}" ]; then unset -v "$__v"; fi
-done
-for __stage_file in "$stage_dir"/[0-9][0-9]_*.sh; do  # again: defaults now see the parsed options
-  [ -e "$__stage_file" ] || continue
-  # shellcheck disable=SC1090
-  . "$__stage_file"
-done
+knobs_resolve
+# --cmd reaches every stage; cmd.sh's cuda_cmd is only the GPU default when --cmd was not given.
+if [ -z "$gpu_cmd" ]; then gpu_cmd=${cmd:-${cuda_cmd:-${train_cmd:-run.pl}}}; fi
+if [ -z "$cmd" ]; then cmd=${train_cmd:-run.pl}; fi
 if [ $# -gt 0 ]; then
   echo "$0: unexpected argument '$1' (options only; see --help)" >&2
   exit 1
@@ -156,7 +141,7 @@ run_stage() {
 }
 
 # ----------------------------------------------------------------------------------------- run
-log "stages $stage..$stop_stage; data: $datadir, exp: $expdir, dump: $dumpdir, nj: $nj, cmd: $cmd"
+log "stages $stage..$stop_stage; data: $datadir, exp: $expdir, dump: $dumpdir, nj: $nj, cmd: $cmd, gpu-cmd: $gpu_cmd"
 for __stage_file in "$stage_dir"/[0-9][0-9]_*.sh; do
   [ -e "$__stage_file" ] || continue
   __b=$(basename "$__stage_file" .sh)

@@ -18,14 +18,13 @@ test_sets="fold1_test fold2_test fold3_test fold4_test fold5_test"
 stage=1
 cls_label_file=utt2emo
 cls_tasks="fold1_train:fold1_test fold2_train:fold2_test fold3_train:fold3_test fold4_train:fold4_test fold5_train:fold5_test"
-pretrain_exp=          # empty: $expdir/pretrain
 
 help_message="Usage: $0 --iemocap-root DIR [options]
 IEMOCAP emotion recognition, leave-one-session-out.
 Corpus options:
   --iemocap-root DIR    IEMOCAP_full_release folder (default: '$iemocap_root')
-  --cls-tasks '...'     TRAIN:TEST pairs, one per fold (default: all five folds)
-  --pretrain-exp DIR    pretrained upstream (release dir, checkpoint or pretraining exp; default: EXPDIR/pretrain)"
+The recipe presets train/dev/test sets, --stage 1, --cls-label-file utt2emo and --cls-tasks (one TRAIN:TEST
+pair per fold); --pretrain-exp DIR names the pretrained upstream (e.g. ../mini_tts/exp/pretrain)."
 
 corpus_data() {
   if [ -z "$iemocap_root" ]; then

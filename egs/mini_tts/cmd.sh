@@ -1,6 +1,8 @@
-# cmd.sh — how the recipe launches jobs. Local by default; on a SLURM cluster use slurm.pl, e.g.
-#   export train_cmd="slurm.pl --mem 4G --time 2:00:00"
-#   export cuda_cmd="slurm.pl --mem 16G --gpu 1"
-# (options: see recipes/utils/slurm.pl; run.pl accepts and ignores the cluster ones). --cmd overrides.
-export train_cmd="run.pl"
-export cuda_cmd="run.pl"
+# cmd.sh — the default job launchers of this recipe (Kaldi style). --cmd and --gpu-cmd on the command line
+# win over these, and --cmd alone reaches every stage (run.sh --help). On a SLURM cluster, e.g.
+#   export train_cmd="slurm.pl --mem 4G --time 2:00:00"   # CPU stages: features, decoding
+#   export cuda_cmd="slurm.pl --mem 16G --gpu 1"          # GPU stages: pretraining, fine-tuning, classification
+# (options: recipes/utils/slurm.pl; run.pl accepts and ignores the cluster ones). Values already in the
+# environment are kept.
+export train_cmd=${train_cmd:-run.pl}
+export cuda_cmd=${cuda_cmd:-$train_cmd}

@@ -1,15 +1,19 @@
 # Stage 3: self-supervised pretraining (recipes/template.sh sources this file).
-# Knobs: --ssl-type wav2vec2|cpc, --ssl-config YAML (default: configs/pretrain/tiny.yaml, or cpc_tiny.yaml
-# for cpc), --ssl-opts 'key=value ...' (more overrides, e.g. 'trainer.max_steps=2000 trainer.devices=4'),
-# --pretrain-exp DIR (default: $expdir/pretrain). Trains on $datadir/$train_set with `audiocl pretrain`
-# (one $cuda_cmd job; DDP/SLURM launch: docs/distributed.md), then exports the release to
-# $pretrain_exp/release (model.safetensors + config.yaml). Re-running an interrupted stage resumes the
-# training from $pretrain_exp/checkpoints/last.ckpt.
+# Trains on $datadir/$train_set with `audiocl pretrain` (one $gpu_cmd job; DDP/SLURM launch:
+# docs/distributed.md), then exports the release to $pretrain_exp/release (model.safetensors + config.yaml).
+# Re-running an interrupted stage resumes the training from $pretrain_exp/checkpoints/last.ckpt.
 
-: "${ssl_type:=wav2vec2}"
-: "${ssl_config:=}"
-: "${ssl_opts:=}"
-: "${pretrain_exp:=$expdir/pretrain}"
+knob ssl_type wav2vec2 "self-supervised model: wav2vec2 | cpc"
+knob ssl_config "" "pretraining YAML (default: configs/pretrain/tiny.yaml, or cpc_tiny.yaml for cpc)"
+knob ssl_opts "" "more key=value overrides, e.g. 'trainer.max_steps=2000 trainer.devices=4'"
+knob pretrain_exp '$expdir/pretrain' "pretraining experiment dir; stages 4 and 6 take their upstream from it"
+
+# The upstream of stages 4 and 6: the release stage 3 exported, else $pretrain_exp as given
+# (a release dir, a checkpoint or an experiment dir).
+pretrained_upstream() {
+  local exp=${pretrain_exp:-$expdir/pretrain}
+  if [ -f "$exp/release/model.safetensors" ]; then echo "$exp/release"; else echo "$exp"; fi
+}
 
 stage_pretrain() {
   local config=$ssl_config
@@ -22,7 +26,7 @@ stage_pretrain() {
     return 1
   fi
   # shellcheck disable=SC2086
-  ${cuda_cmd:-$cmd} "$expdir/log/pretrain_${ssl_type}.log" \
+  $gpu_cmd "$expdir/log/pretrain_${ssl_type}.log" \
     audiocl pretrain --data "$datadir/$train_set" --exp-dir "$pretrain_exp" --ssl-type "$ssl_type" \
       --config "$config" trainer.progress_bar=false $ssl_opts
   audiocl export --ckpt "$pretrain_exp" --out "$pretrain_exp/release"

@@ -1,9 +1,9 @@
-# Stage 5: decoding + scoring of every stage-4 model on $dev_set and $test_sets
-# (recipes/template.sh sources this file). Greedy by default; beam search with a lexicon and an n-gram LM
-# built from the training transcripts: --decode-opts '--beam-size 50 --lexicon-from data/train --lm-order 2'.
+# Stage 5: decoding + scoring of every stage-4 model on $dev_set and $test_sets, one $cmd job per model and
+# set (recipes/template.sh sources this file). Greedy by default; beam search with a lexicon and an n-gram
+# LM built from the training transcripts: --decode-opts '--beam-size 50 --lexicon-from data/train --lm-order 2'.
 # Writes $expdir/ctc_*/decode_<set>/{text,metrics.json,result.md}; sets without a text file are decoded only.
 
-: "${decode_opts:=}"
+knob decode_opts "" "more 'audiocl decode' options, e.g. '--beam-size 50 --lexicon-from data/train --lm-order 2'"
 
 stage_decode() {
   local x s found=false

@@ -1,20 +1,18 @@
 # Stage 6: utterance classification (style, emotion, speaker) from the frozen pretrained upstream and, as
-# the baseline, the same head on fbank (recipes/template.sh sources this file).
-# --cls-label-file utt2style|utt2emo|utt2spk, --cls-upstreams 'pretrained fbank' (or random, to check
-# what pretraining adds), --cls-tasks 'TRAIN:EVAL,EVAL ...' (default "$train_set:$dev_set,<test sets>";
-# IEMOCAP sets one task per left-out session). Experiments: $expdir/<label>_<upstream>_<train set>, with
-# eval_<set>/{metrics.json,confusion.png,predictions}. A missing label file skips the stage with a message.
-# --pretrain-exp DIR: the upstream (release dir, checkpoint or pretraining exp dir; default $expdir/pretrain).
+# the baseline, the same head on fbank (recipes/template.sh sources this file); one $gpu_cmd job per
+# experiment $expdir/<label>_<upstream>_<train set>, with eval_<set>/{metrics.json,confusion.png,predictions}.
+# The fbank upstream takes its options from --fbank-conf (stage 2), so it reads stage 2's feats.scp.
+# A missing label file skips the task with a message. IEMOCAP sets one task per left-out session.
 
-: "${cls_label_file:=utt2style}"
-: "${cls_config:=$AUDIOCL_ROOT/configs/finetune/style_tiny.yaml}"
-: "${cls_upstreams:=pretrained fbank}"
-: "${cls_tasks:=}"
-: "${cls_opts:=}"
+knob cls_label_file utt2style "label file of the data dirs: utt2style | utt2emo | utt2spk"
+knob cls_config '$AUDIOCL_ROOT/configs/finetune/style_tiny.yaml' "classification YAML"
+knob cls_upstreams "pretrained fbank" "upstreams to compare: pretrained, fbank, random"
+knob cls_tasks "" "'TRAIN:EVAL,EVAL ...' (default: \$train_set:\$dev_set,<test sets>)"
+knob cls_opts "" "more key=value overrides for every classification run"
 
 stage_classify() {
-  local tasks=$cls_tasks t tr evals e k label args up=${pretrain_exp:-$expdir/pretrain}
-  if [ -f "$up/release/model.safetensors" ]; then up=$up/release; fi  # stage 3 exports its release there
+  local tasks=$cls_tasks t tr evals e k label args extra up
+  up=$(pretrained_upstream)
   label=${cls_label_file#utt2}
   [ -n "$tasks" ] || tasks="$train_set:$(echo $dev_set $test_sets | tr ' ' ',')"
   for t in $tasks; do
@@ -28,11 +26,13 @@ stage_classify() {
       if [ -f "$datadir/$e/$cls_label_file" ]; then args+=(--eval "$datadir/$e"); fi
     done
     for k in $cls_upstreams; do
+      extra=()
+      if [ "$k" = fbank ]; then extra=($(fbank_overrides upstream.fbank)); fi
       # shellcheck disable=SC2086
-      ${cuda_cmd:-$cmd} "$expdir/log/classify_${label}_${k}_$tr.log" \
+      $gpu_cmd "$expdir/log/classify_${label}_${k}_$tr.log" \
         audiocl classify --config "$cls_config" --exp-dir "$expdir/${label}_${k}_$tr" "${args[@]}" \
-          upstream.kind="$k" upstream.path="$up" data.train="$datadir/$tr" \
-          data.label_file="$cls_label_file" $cls_opts
+          upstream.kind="$k" upstream.path="$up" "${extra[@]}" \
+          data.train="$datadir/$tr" data.label_file="$cls_label_file" $cls_opts
     done
   done
 }

@@ -15,6 +15,8 @@
 #   --help | -h       prints $help_message and exits 0.
 #   --                ends option parsing. The first non-option argument ends it too; the remaining
 #                     arguments are left in "$@" for the calling script.
+# Afterwards $parse_options_set lists the variables the command line set (space separated), so a caller can
+# tell "given, perhaps equal to the default" from "not given" (recipes/knobs.sh uses it).
 # No eval: names are checked against [A-Za-z_][A-Za-z0-9_]* and values assigned with printf -v, so a value
 # may contain spaces, quotes, `$` or `;` safely.
 
@@ -31,6 +33,7 @@ __po_print_help() {
   fi
 }
 
+parse_options_set=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --help|-h)
@@ -74,6 +77,7 @@ while [ $# -gt 0 ]; do
         esac
       fi
       printf -v "$__po_var" '%s' "$__po_value"
+      parse_options_set+="${parse_options_set:+ }$__po_var"
       ;;
     *)
       break

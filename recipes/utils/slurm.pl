@@ -2,12 +2,5 @@
 # slurm.pl — run JOB=1:N jobs as one SLURM sbatch array, Kaldi style (a bash wrapper, not Perl).
 #   slurm.pl [--mem 4G] [--num-threads N] [--gpu N] [--time T] [--partition P] [--max-jobs-run N]
 #            [--sbatch-args "..."] [--poll true] JOB=1:N exp/log/name.JOB.log COMMAND [ARGS with JOB...]
-# Logic and documentation: audiocl/recipe/launcher.py
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# Python: $AUDIOCL_PYTHON, else the repository's .venv, else python3 on PATH; the repo is importable either way.
-py=${AUDIOCL_PYTHON:-}
-if [ -z "$py" ]; then
-  if [ -x "$root/.venv/bin/python" ]; then py=$root/.venv/bin/python; else py=python3; fi
-fi
-export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
-exec "$py" -m audiocl.recipe.launcher slurm "$@"
+# Logic and documentation: audiocl/recipe/launcher.py (started by launcher.sh, shared with run.pl).
+. "$(dirname "${BASH_SOURCE[0]}")/launcher.sh" slurm "$@"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 STAGE = '''
-: "${{fail_{name}:=false}}"
-: "${{{name}_dir:=$expdir/{name}_out}}"
+knob fail_{name} false "make stage {name} fail"
+knob {name}_dir '$expdir/{name}_out' "where {name} writes"
 stage_{name}() {{
   echo "{name} running with nj=$nj greeting=$greeting dir=${name}_dir" >> "$trace"
   echo "output of {name}"
