@@ -1,19 +1,23 @@
-"""The work behind ``audiocl extract``: collect inputs, run N parallel jobs, merge, report bad inputs.
+"""Feature extraction over many utterances: run N parallel jobs, merge, report bad inputs.
 
-Inputs (:func:`collect_inputs`): a Kaldi data dir (``wav.scp`` [+ ``segments``]), a ``wav.scp`` file,
-audio files, or folders searched recursively for audio. Utterances are processed in C-sorted id order
-and split into ``nj`` contiguous parts; job ``k`` writes ``feats.k.ark`` + ``feats.k.scp`` (or the
-folder ``feats.k/`` of ``.npy`` files + ``feats.k.scp``), and the parts are merged in order into
-``feats.scp`` (+ ``utt2num_frames``), so the output is the same for any ``nj``.
+    items, datadir = collect_inputs(["data/train"])
+    result = run_extraction(items, ExtractOptions(out_dir=Path("dump/fbank/train"), nj=4), FbankConfig())
 
-A bad input (unreadable, empty, corrupt, wrong sample rate under ``strict_sample_rate``, failing pipe,
-too short for one frame) never stops a job: it is recorded as :class:`BadInput` (utterance, path,
-reason), listed in ``bad_inputs.txt`` and returned; the caller decides the exit status.
+Utterances (:mod:`audiocl.features.extract_inputs`) are processed in C-sorted id order and split into
+``nj`` contiguous parts; job ``k`` writes ``feats.k.ark`` + ``feats.k.scp`` (or the folder ``feats.k/``
+of ``.npy`` files + ``feats.k.scp``), and the parts are merged in order into ``feats.scp``
+(+ ``utt2num_frames``, ``cmvn.ark``, ``feature_info.yaml``), so the output is the same for any ``nj``.
+The feature config is any config :func:`~audiocl.features.extractors.build_extractor` accepts; each job
+builds its own extractor from it.
+
+A bad input (missing, a broken link, unreadable, empty, corrupt, wrong sample rate under
+``strict_sample_rate``, failing pipe, too short for one frame) never stops a job: it is recorded as
+:class:`BadInput` (utterance, path, reason), listed in ``bad_inputs.txt`` and returned; the caller
+decides whether the run failed.
 """
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import sys
 from dataclasses import dataclass, field
@@ -24,21 +28,16 @@ import numpy as np
 
 from audiocl.errors import AudioclError, FeatureError
 from audiocl.features.cmvn import CmvnStats, utterance_cmvn
+from audiocl.features.extract_inputs import ExtractItem, collect_inputs, split_items
+from audiocl.features.extractors import SignalFeatureExtractor, build_extractor, is_signal_config, plugin_name
 from audiocl.features.writers import make_writer, merge_index_files
 from audiocl.utils.io import atomic_write_text
 
+__all__ = ["BadInput", "ExtractItem", "ExtractOptions", "ExtractResult", "collect_inputs", "run_extraction",
+           "split_items", "update_data_dir"]
+
 MIN_UTTS_PER_JOB = 4
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".sph", ".aiff", ".aif", ".au")
-
-
-@dataclass(frozen=True)
-class ExtractItem:
-    """One utterance to extract: where its audio is and which part of the recording."""
-
-    utt_id: str
-    spec: str  # path or `cmd |` pipe
-    start: float = 0.0
-    end: float | None = None
+BAD_INPUTS_FILE = "bad_inputs.txt"
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,12 @@ class BadInput:
 
 @dataclass
 class ExtractOptions:
+    """How to run an extraction (what to compute is the feature config)."""
+
     out_dir: Path
     fmt: str = "ark"  # ark | npy
     nj: int = 1
+    device: str = "cpu"  # cpu or cuda[:N]; where each job builds its extractor
     sample_rate: int | None = None  # None: the extractor's rate
     strict_sample_rate: bool = False
     channel: int | None = None
@@ -66,6 +68,14 @@ class ExtractOptions:
     progress: bool = True
     threads_per_job: int = 1
 
+    def check(self) -> None:
+        if self.nj < 1:
+            raise FeatureError(f"nj (--nj) must be >= 1, got {self.nj}")
+        if self.batch_size < 1:
+            raise FeatureError(f"batch_size (--batch-size) must be >= 1, got {self.batch_size}")
+        if self.utt_cmvn not in ("none", "mean", "meanvar"):
+            raise FeatureError(f"utt_cmvn must be none, mean or meanvar, got {self.utt_cmvn!r}")
+
 
 @dataclass
 class ExtractResult:
@@ -75,86 +85,11 @@ class ExtractResult:
     bad: list[BadInput] = field(default_factory=list)
     dim: int = 0
     cmvn_path: Path | None = None
+    info: dict = field(default_factory=dict)  # what feature_info.yaml holds
 
-
-# ---------------------------------------------------------------------------- inputs
-def collect_inputs(paths: Sequence[str | Path]) -> tuple[list[ExtractItem], Path | None]:
-    """Utterances named by ``paths`` (sorted by id) and the data dir they came from, if one."""
-    from audiocl.data.kaldi_files import c_sorted
-
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise FeatureError("no input given: pass a data dir, a wav.scp, audio files or folders")
-    datadirs = [p for p in paths if p.is_dir() and (p / "wav.scp").is_file()]
-    if datadirs:
-        if len(paths) > 1:
-            raise FeatureError(f"a data dir ({datadirs[0]}) must be the only input; run extract once per data dir")
-        return _items_from_datadir(datadirs[0]), datadirs[0]
-    items: dict[str, ExtractItem] = {}
-    origin: dict[str, str] = {}
-
-    def add(item: ExtractItem, where: str) -> None:
-        if item.utt_id in items:
-            raise FeatureError(
-                f"utterance id {item.utt_id} is given twice ({origin[item.utt_id]} and {where}); "
-                "rename one of the files or use a wav.scp with unique ids"
-            )
-        items[item.utt_id] = item
-        origin[item.utt_id] = where
-
-    for p in paths:
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
-            if not found:
-                raise FeatureError(f"folder {p} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
-            for f in found:
-                rel = f.relative_to(p).with_suffix("")
-                add(ExtractItem("-".join(rel.parts), str(f)), str(f))
-        elif p.suffix == ".scp" or p.name == "wav.scp":
-            for item in _items_from_scp(p):
-                add(item, f"{p}")
-        else:  # an audio file; a missing one becomes a bad input with its reason
-            add(ExtractItem(p.stem, str(p)), str(p))
-    return [items[u] for u in c_sorted(items)], None
-
-
-def _items_from_scp(path: Path) -> list[ExtractItem]:
-    from audiocl.data.kaldi_files import read_keyed_file
-    from audiocl.errors import DataDirError
-
-    if not path.is_file():
-        raise FeatureError(f"wav.scp not found: {path}")
-    kf = read_keyed_file(path, min_fields=2, key_kind="utterance")
-    if kf.problems:
-        raise DataDirError(f"{path} cannot be used", kf.problems)
-    return [ExtractItem(u, spec) for u, spec in kf.entries.items()]
-
-
-def _items_from_datadir(path: Path) -> list[ExtractItem]:
-    from audiocl.data.datadir import DataDir
-
-    dd = DataDir.load(path, validate=True)
-    items = []
-    for utt in dd.utt_ids:
-        spec = dd.audio_spec(utt)
-        if dd.segments is not None:
-            seg = dd.segments[utt]
-            items.append(ExtractItem(utt, spec, seg.start, None if seg.end < 0 else seg.end))
-        else:
-            items.append(ExtractItem(utt, spec))
-    return items
-
-
-def split_items(items: Sequence[ExtractItem], nj: int) -> list[list[ExtractItem]]:
-    """``nj`` contiguous, near-equal parts (Kaldi's split: order kept, so merged output stays sorted)."""
-    nj = max(1, min(nj, len(items))) if items else 1
-    base, extra = divmod(len(items), nj)
-    parts, start = [], 0
-    for k in range(nj):
-        stop = start + base + (1 if k < extra else 0)
-        parts.append(list(items[start:stop]))
-        start = stop
-    return parts
+    @property
+    def bad_inputs_path(self) -> Path:
+        return self.scp_path.parent / BAD_INPUTS_FILE
 
 
 # ---------------------------------------------------------------------------- one job
@@ -176,6 +111,10 @@ def _read(item: ExtractItem, sample_rate: int, opts: ExtractOptions) -> np.ndarr
                       channel=opts.channel, start=item.start, end=item.end, utt_id=item.utt_id)
 
 
+def _bad(item: ExtractItem, exc: AudioclError) -> BadInput:
+    return BadInput(item.utt_id, item.spec, getattr(exc, "reason", None) or str(exc))
+
+
 def _features_or_bad(extractor, batch: list[tuple[ExtractItem, np.ndarray]]):
     """Run the extractor on a batch; if the batch fails, retry one by one to find the culprit."""
     try:
@@ -192,10 +131,10 @@ def _features_or_bad(extractor, batch: list[tuple[ExtractItem, np.ndarray]]):
     return done, bad
 
 
-def run_job(index: int, items: list[ExtractItem], build: Callable[[], object], opts: ExtractOptions,
+def run_job(index: int, items: list[ExtractItem], feature_config, opts: ExtractOptions,
             tick: Callable[[int], None] = lambda n: None) -> JobResult:
     """Extract ``items`` into ``feats.<index>.{ark,scp}``; bad inputs are collected, never raised."""
-    extractor = build()
+    extractor = build_extractor(feature_config, opts.device)
     sample_rate = opts.sample_rate or extractor.sample_rate
     if sample_rate != extractor.sample_rate:
         raise FeatureError(
@@ -214,7 +153,7 @@ def run_job(index: int, items: list[ExtractItem], build: Callable[[], object], o
                 try:
                     batch.append((item, _read(item, sample_rate, opts)))
                 except AudioclError as exc:
-                    bad.append(BadInput(item.utt_id, item.spec, getattr(exc, "reason", None) or str(exc)))
+                    bad.append(_bad(item, exc))
             results, failed = _features_or_bad(extractor, batch) if batch else ([], [])
             bad.extend(failed)
             for (item, wav), feats in results:
@@ -241,28 +180,32 @@ def _init_worker(queue) -> None:
     _PROGRESS_QUEUE = queue
 
 
-def _worker(index, items, build_args, opts):
+def _worker(index, items, feature_config, opts):
     """Entry point of a parallel job (a fresh process): limit threads, build the extractor there."""
     import torch
 
     torch.set_num_threads(max(1, opts.threads_per_job))
-    from audiocl.features.extractors import build_extractor
-
     queue = _PROGRESS_QUEUE
     try:
-        return run_job(index, items, lambda: build_extractor(build_args), opts,
+        return run_job(index, items, feature_config, opts,
                        (lambda n: queue.put(n)) if queue is not None else (lambda n: None))
     except AudioclError as exc:  # a job-wide user error (bad options): report it, do not hang the parent
         return exc
 
 
 # ---------------------------------------------------------------------------- all jobs
-def run_extraction(items: Sequence[ExtractItem], build_args: argparse.Namespace, opts: ExtractOptions) -> ExtractResult:
-    """Run ``opts.nj`` jobs over ``items``, merge their indexes in order and write the side files."""
+def run_extraction(items: Sequence[ExtractItem], opts: ExtractOptions, feature_config) -> ExtractResult:
+    """Run ``opts.nj`` jobs over ``items``, merge their indexes in order and write the side files.
+
+    ``feature_config``: a signal config (``FbankConfig()``, ...) or a plug-in's config. Bad inputs are
+    returned in the result (and listed in ``bad_inputs.txt``), never raised.
+    """
     from tqdm import tqdm
 
-    from audiocl.features.extractors import build_extractor
-
+    opts.check()
+    if not items:
+        raise FeatureError("the input lists no utterances")
+    info = _feature_info(feature_config)  # checks a signal config before any job starts
     out_dir = Path(opts.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # a parallel job costs an interpreter start and a torch import: no job for fewer than MIN_UTTS_PER_JOB
@@ -271,9 +214,9 @@ def run_extraction(items: Sequence[ExtractItem], build_args: argparse.Namespace,
                dynamic_ncols=True)
     try:
         if len(parts) == 1:
-            results = [run_job(1, parts[0], lambda: build_extractor(build_args), opts, bar.update)]
+            results = [run_job(1, parts[0], feature_config, opts, bar.update)]
         else:
-            results = _run_parallel(parts, build_args, opts, bar)
+            results = _run_parallel(parts, feature_config, opts, bar)
     finally:
         bar.close()
     results.sort(key=lambda r: r.index)
@@ -282,30 +225,63 @@ def run_extraction(items: Sequence[ExtractItem], build_args: argparse.Namespace,
         Path(r.scp_path).unlink(missing_ok=True)
     atomic_write_text(out_dir / "utt2num_frames", "".join(f"{u} {n}\n" for r in results for u, n in r.num_frames.items()))
     bad = [b for r in results for b in r.bad]
-    cmvn_path = None
+    _write_bad_inputs(out_dir / BAD_INPUTS_FILE, bad)
+    cmvn_path = _write_cmvn(out_dir / "cmvn.ark", results) if opts.compute_cmvn else None
+    dim = results[0].dim if results else 0
+    info.setdefault("dim", dim)
+    _write_feature_info(out_dir / "feature_info.yaml", info)
+    return ExtractResult(scp, len(items), sum(r.num_done for r in results), bad, dim, cmvn_path, info)
+
+
+def _feature_info(feature_config) -> dict:
+    """``feature_info.yaml``: the type, and for signal features dim, rate, frame shift and the full config."""
+    info: dict = {"type": plugin_name(feature_config)}
+    if is_signal_config(feature_config):
+        from audiocl.config import config_to_dict
+
+        ext = SignalFeatureExtractor(feature_config, device="cpu")
+        info.update(dim=ext.dim, sample_rate=ext.sample_rate, frame_shift=ext.frame_shift,
+                    config=config_to_dict(feature_config))
+    return info
+
+
+def _write_feature_info(path: Path, info: dict) -> None:
+    from omegaconf import OmegaConf
+
+    atomic_write_text(path, OmegaConf.to_yaml(OmegaConf.create(info)))
+
+
+def _write_bad_inputs(path: Path, bad: list[BadInput]) -> None:
+    if bad:
+        atomic_write_text(path, "".join(b.line() + "\n" for b in bad))
+    elif path.exists():
+        path.unlink()
+
+
+def _write_cmvn(path: Path, results: list[JobResult]) -> Path | None:
     stats = CmvnStats()
     for r in results:
         if r.cmvn is not None:
             part = CmvnStats()
             part.stats = r.cmvn
             stats.merge(part)
-    if opts.compute_cmvn and stats.count > 0:
-        cmvn_path = stats.write(out_dir / "cmvn.ark")
-    bad_file = out_dir / "bad_inputs.txt"
-    if bad:
-        atomic_write_text(bad_file, "".join(b.line() + "\n" for b in bad))
-    elif bad_file.exists():
-        bad_file.unlink()
-    dims = {r.dim for r in results}
-    return ExtractResult(scp, len(items), sum(r.num_done for r in results), bad, dims.pop() if dims else 0, cmvn_path)
+    return stats.write(path) if stats.count > 0 else None
 
 
-def _run_parallel(parts, build_args, opts, bar) -> list[JobResult]:
+def update_data_dir(datadir: Path, result: ExtractResult) -> None:
+    """Point a data dir at the features (Kaldi's ``feats.scp``, ``utt2num_frames``, ``frame_shift``)."""
+    out_dir = Path(result.scp_path).parent
+    atomic_write_text(datadir / "feats.scp", Path(result.scp_path).read_text(encoding="utf-8"))
+    atomic_write_text(datadir / "utt2num_frames", (out_dir / "utt2num_frames").read_text(encoding="utf-8"))
+    if "frame_shift" in result.info:
+        atomic_write_text(datadir / "frame_shift", f"{result.info['frame_shift']:g}\n")
+
+
+def _run_parallel(parts, feature_config, opts, bar) -> list[JobResult]:
     import queue as queue_mod
 
     ctx = mp.get_context("spawn")  # a fresh interpreter per job: safe with torch threads and CUDA
     progress = ctx.Queue()
-    args = argparse.Namespace(**{k: v for k, v in vars(build_args).items() if k != "func"})
 
     def drain(timeout: float | None) -> None:
         try:
@@ -316,7 +292,7 @@ def _run_parallel(parts, build_args, opts, bar) -> list[JobResult]:
             pass
 
     with ctx.Pool(processes=len(parts), initializer=_init_worker, initargs=(progress,)) as pool:
-        pending = [pool.apply_async(_worker, (k + 1, part, args, opts)) for k, part in enumerate(parts)]
+        pending = [pool.apply_async(_worker, (k + 1, part, feature_config, opts)) for k, part in enumerate(parts)]
         while not all(p.ready() for p in pending):
             drain(0.2)
         results = [p.get() for p in pending]
@@ -325,4 +301,3 @@ def _run_parallel(parts, build_args, opts, bar) -> list[JobResult]:
         if isinstance(r, AudioclError):
             raise r
     return results
-

@@ -1,47 +1,49 @@
-"""The plug-in point of ``audiocl extract``: what turns a batch of waveforms into feature matrices.
+"""The plug-in point of feature extraction: what turns a batch of waveforms into feature matrices.
 
 An *extractor* is any object with
 
-* ``name: str`` (recorded in the output's ``feature_info.yaml``), ``dim: int``, ``sample_rate: int``
-  (the rate the waveforms are read at), ``frame_shift: float`` (seconds per output frame),
+* ``name: str``, ``dim: int``, ``sample_rate: int`` (the rate the waveforms are read at),
+  ``frame_shift: float`` (seconds per output frame),
 * ``__call__(wavs: list[np.ndarray]) -> list[np.ndarray]``: float32 waveforms in [-1, 1] in, one
   ``(frames, dim)`` float32 array per waveform out (0 frames = too short; listed as a bad input).
 
-An *extractor plug-in* (:class:`ExtractorPlugin`) adds its command-line options to ``audiocl extract``
-and builds the extractor from the parsed arguments. Built in: ``fbank``, ``mfcc``, ``logmel``.
-To add features from a pretrained model (``--model CKPT --layer N``), write a module that calls::
+An extractor is described by a *feature config*, a typed, picklable dataclass: one of the signal
+configs (:class:`~audiocl.features.config.FbankConfig`, ``MfccConfig``, ``LogMelConfig``) or any
+dataclass with a ``build_extractor(device) -> extractor`` method. :func:`build_extractor` turns a
+config into its extractor; parallel jobs receive the config and build their own extractor there, so
+``build_extractor`` may load weights onto ``device``.
 
-    register_extractor(ExtractorPlugin(
-        name="model", help="hidden states of a pretrained audiocl model",
-        add_arguments=lambda p: (p.add_argument("--model", metavar="CKPT"),
-                                 p.add_argument("--layer", type=int, default=-1)),
-        build=lambda args: MyModelExtractor(args.model, args.layer, device=args.device),
-        trigger="model",  # `--model X` alone selects this plug-in, no `--type model` needed
-    ))
+An *extractor plug-in* (:class:`ExtractorPlugin`) names such a config class so that ``audiocl
+extract`` offers it: every field of the class becomes a command-line option (``--field-name``; a
+field's ``metadata`` may hold ``help`` and ``metavar``). Built in: ``fbank``, ``mfcc``, ``logmel``.
+Features from a pretrained model register themselves like this::
 
-in ``audiocl/hub/model_features.py`` (already listed in :data:`PLUGIN_MODULES`, imported if present)
-or add another import path there. ``build`` runs once in every parallel job
-(``--nj``), so it may load weights onto ``args.device``; the parent process never builds it.
+    @dataclass
+    class ModelFeatureConfig:
+        model: str | None = field(default=None, metadata={"help": "checkpoint", "metavar": "CKPT"})
+        layer: str = "-1"
+
+        def build_extractor(self, device: str = "cpu"):
+            return MyModelExtractor(self.model, self.layer, device=device)
+
+    register_extractor(ExtractorPlugin(name="model", help="hidden states of a pretrained model",
+                                       config_class=ModelFeatureConfig, trigger="model"))
+
+(``trigger``: setting ``--model`` alone selects the plug-in, no ``--type model`` needed). The CLI
+imports the module that registers it; this package never imports upward to find plug-ins.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
 from audiocl.errors import ConfigError, FeatureError
 from audiocl.features.config import FEATURE_CONFIGS, LogMelConfig
-
-# Modules imported before `audiocl extract` builds its parser; each registers more plug-ins. A listed
-# module that does not exist (yet) is skipped, so a plug-in can land without editing this file:
-# `audiocl.hub.model_features` is the agreed home of the `--model CKPT --layer N` plug-in.
-PLUGIN_MODULES: list[str] = ["audiocl.hub.model_features"]
 
 
 @runtime_checkable
@@ -54,36 +56,57 @@ class FeatureExtractor(Protocol):
     def __call__(self, wavs: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExtractorPlugin:
     """How ``audiocl extract`` offers one kind of extractor (see the module docstring)."""
 
     name: str
     help: str
-    build: Callable[[argparse.Namespace], FeatureExtractor]
-    add_arguments: Callable[[argparse.ArgumentParser], object] | None = None
-    trigger: str | None = None  # argparse dest whose non-None value selects this plug-in
+    config_class: type  # a dataclass: a signal config, or one with build_extractor(device)
+    trigger: str | None = None  # a field of config_class whose being set selects this plug-in
 
 
 _REGISTRY: dict[str, ExtractorPlugin] = {}
 
 
 def register_extractor(plugin: ExtractorPlugin) -> ExtractorPlugin:
-    if plugin.name in _REGISTRY and _REGISTRY[plugin.name] is not plugin:
+    if plugin.name in _REGISTRY and _REGISTRY[plugin.name] != plugin:
         raise ValueError(f"an extractor plug-in named {plugin.name!r} is already registered")
+    if not dataclasses.is_dataclass(plugin.config_class):
+        raise TypeError(f"extractor plug-in {plugin.name!r}: config_class must be a dataclass")
     _REGISTRY[plugin.name] = plugin
     return plugin
 
 
 def extractor_plugins() -> dict[str, ExtractorPlugin]:
-    """All registered plug-ins (importing :data:`PLUGIN_MODULES` first)."""
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # the plug-in exists but one of its own imports is missing: say so
-                raise
+    """All registered plug-ins, by name."""
     return dict(_REGISTRY)
+
+
+def is_signal_config(config) -> bool:
+    """Whether ``config`` (an instance or a class) is one of the built-in fbank / mfcc / logmel configs."""
+    return (config if isinstance(config, type) else type(config)) in FEATURE_CONFIGS.values()
+
+
+def plugin_name(config) -> str:
+    """The name of the plug-in whose config class ``config`` is (recorded in ``feature_info.yaml``)."""
+    for plugin in _REGISTRY.values():
+        if type(config) is plugin.config_class:
+            return plugin.name
+    return type(config).__name__
+
+
+def build_extractor(config, device: str = "cpu") -> FeatureExtractor:
+    """The extractor a feature config describes, on ``device``."""
+    if is_signal_config(config):
+        extractor = SignalFeatureExtractor(config, device=device)
+    elif callable(getattr(config, "build_extractor", None)):
+        extractor = config.build_extractor(device)
+    else:
+        raise FeatureError(f"{config!r} is neither a signal feature config nor has build_extractor(device)")
+    if not isinstance(extractor, FeatureExtractor):
+        raise FeatureError(f"extractor {extractor!r} lacks name/dim/sample_rate/frame_shift/__call__")
+    return extractor
 
 
 # ---------------------------------------------------------------------------- built-in: signal features
@@ -119,19 +142,30 @@ class SignalFeatureExtractor:
         return out
 
 
-def _field_types(cls) -> dict[str, type]:
-    hints = {f.name: f.type for f in dataclasses.fields(cls)}
-    return {k: {"float": float, "int": int, "bool": bool, "str": str}.get(str(v), v) for k, v in hints.items()}
+def field_types(cls) -> dict[str, type]:
+    """``{field: type}`` of a config dataclass; ``X | None`` counts as ``X``, anything unusual as ``str``."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    out: dict[str, type] = {}
+    for f in dataclasses.fields(cls):
+        typ = hints.get(f.name, str)
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if args:
+            typ = args[0] if len(args) == 1 else str
+        out[f.name] = typ if typ in (int, float, bool, str) else str
+    return out
 
 
-# Options that are set from general flags (--sample-rate) instead of per-field ones.
+# Options that are set from general settings (the read sample rate) instead of per-field ones.
 _GENERAL_FIELDS = {"sample_frequency", "sample_rate"}
 
 
-def _all_feature_fields() -> dict[str, type]:
+def signal_option_types() -> dict[str, type]:
+    """Every option of the signal configs but the sample rate (each applies to the types that have it)."""
     fields: dict[str, type] = {}
     for cls in FEATURE_CONFIGS.values():
-        for name, typ in _field_types(cls).items():
+        for name, typ in field_types(cls).items():
             if name not in _GENERAL_FIELDS:
                 fields.setdefault(name, typ)
     return fields
@@ -144,17 +178,6 @@ def parse_bool(text: str) -> bool:
     if value in ("false", "0", "no"):
         return False
     raise ValueError(f"not a boolean: {text!r} (use true or false)")
-
-
-def _converter(typ: type) -> Callable[[str], object]:
-    if typ is bool:
-        def conv(text):
-            try:
-                return parse_bool(text)
-            except ValueError as exc:
-                raise argparse.ArgumentTypeError(str(exc)) from None
-        return conv
-    return typ
 
 
 def parse_kaldi_conf(path: str | Path) -> dict[str, str]:
@@ -174,36 +197,45 @@ def parse_kaldi_conf(path: str | Path) -> dict[str, str]:
     return out
 
 
-def build_signal_config(kind: str, args: argparse.Namespace):
-    """Feature config: dataclass defaults < ``--config`` file (YAML or Kaldi .conf) < per-option flags."""
+def _config_file_values(kind: str, conf: str | Path) -> dict[str, object]:
+    """Values of a ``--config`` file: a Kaldi ``.conf`` (``--opt=value`` lines) or a YAML preset."""
     cls = FEATURE_CONFIGS[kind]
-    types = _field_types(cls)
-    values: dict[str, object] = {}
-    conf = getattr(args, "feat_config", None)
-    if conf:
-        text = Path(conf).read_text(encoding="utf-8") if Path(conf).is_file() else ""
-        if text.lstrip().startswith("--") or Path(conf).suffix == ".conf":
-            for key, value in parse_kaldi_conf(conf).items():
-                if key not in types:
-                    raise ConfigError(f"{conf}: option --{key.replace('_', '-')} does not exist for {kind}")
-                try:
-                    values[key] = parse_bool(value) if types[key] is bool else types[key](value)
-                except ValueError as exc:
-                    raise ConfigError(f"{conf}: --{key.replace('_', '-')}={value}: {exc}") from None
-        else:
-            from audiocl.config import config_to_dict, resolve_config
+    types = field_types(cls)
+    text = Path(conf).read_text(encoding="utf-8") if Path(conf).is_file() else ""
+    if not (text.lstrip().startswith("--") or Path(conf).suffix == ".conf"):
+        from audiocl.config import config_to_dict, resolve_config
 
-            values.update(config_to_dict(resolve_config(cls, presets=[conf])))
-    for name in _all_feature_fields():
-        value = getattr(args, f"feat_{name}", None)
-        if value is None:
-            continue
+        return config_to_dict(resolve_config(cls, presets=[str(conf)]))
+    values: dict[str, object] = {}
+    for key, value in parse_kaldi_conf(conf).items():
+        if key not in types:
+            raise ConfigError(f"{conf}: option --{key.replace('_', '-')} does not exist for {kind}")
+        try:
+            values[key] = parse_bool(value) if types[key] is bool else types[key](value)
+        except ValueError as exc:
+            raise ConfigError(f"{conf}: --{key.replace('_', '-')}={value}: {exc}") from None
+    return values
+
+
+def signal_config(kind: str, options: Mapping[str, object] | None = None, config_file: str | Path | None = None,
+                  sample_rate: int | None = None):
+    """A checked fbank / mfcc / logmel config: dataclass defaults < ``config_file`` < ``options`` < ``sample_rate``.
+
+    ``options`` are field values by name (an option of another type is an error, so a misspelt or
+    misplaced option never passes silently); ``config_file`` a Kaldi ``.conf`` or a YAML preset.
+    """
+    if kind not in FEATURE_CONFIGS:
+        raise ConfigError(f"unknown signal feature type {kind!r}; choose one of {', '.join(FEATURE_CONFIGS)}")
+    cls = FEATURE_CONFIGS[kind]
+    types = field_types(cls)
+    values: dict[str, object] = dict(_config_file_values(kind, config_file)) if config_file else {}
+    for name, value in (options or {}).items():
         if name not in types:
             raise ConfigError(f"option --{name.replace('_', '-')} does not apply to --type {kind}")
         values[name] = value
-    sr = getattr(args, "sample_rate", None)
-    if sr:
-        values["sample_rate" if kind == "logmel" else "sample_frequency"] = int(sr) if kind == "logmel" else float(sr)
+    if sample_rate:
+        values["sample_rate" if kind == "logmel" else "sample_frequency"] = (
+            int(sample_rate) if kind == "logmel" else float(sample_rate))
     try:
         cfg = cls(**values)
         cfg.check()
@@ -212,49 +244,6 @@ def build_signal_config(kind: str, args: argparse.Namespace):
     return cfg
 
 
-def _add_signal_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "fbank / mfcc / logmel options",
-        "Kaldi option names (compute-fbank-feats --help); each applies to the types that have it.",
-    )
-    group.add_argument("--config", dest="feat_config", metavar="FILE",
-                       help="feature options: a Kaldi .conf (--num-mel-bins=80 lines) or a YAML preset")
-    for name, typ in sorted(_all_feature_fields().items()):
-        group.add_argument(f"--{name.replace('_', '-')}", dest=f"feat_{name}", type=_converter(typ), default=None,
-                           metavar=typ.__name__.upper())
-
-
-def _signal_plugin(kind: str, help_text: str, add_args: bool) -> ExtractorPlugin:
-    return ExtractorPlugin(
-        name=kind, help=help_text,
-        build=lambda args: SignalFeatureExtractor(build_signal_config(kind, args), device=getattr(args, "device", "cpu")),
-        add_arguments=_add_signal_arguments if add_args else None,
-    )
-
-
-register_extractor(_signal_plugin("fbank", "Kaldi log mel filterbank (compute-fbank-feats)", True))
-register_extractor(_signal_plugin("mfcc", "Kaldi MFCC (compute-mfcc-feats)", False))
-register_extractor(_signal_plugin("logmel", "librosa-style natural-log mel spectrogram", False))
-
-
-def select_plugin(args: argparse.Namespace) -> ExtractorPlugin:
-    """The plug-in ``args`` asks for: one whose ``trigger`` option is set, else ``--type``."""
-    plugins = extractor_plugins()
-    triggered = [p for p in plugins.values() if p.trigger and getattr(args, p.trigger, None) is not None]
-    if len(triggered) > 1:
-        raise ConfigError(f"options of several extractors given: {', '.join(p.name for p in triggered)}")
-    if triggered:
-        if getattr(args, "type", None) not in (None, triggered[0].name):
-            raise ConfigError(f"--{triggered[0].trigger} selects the {triggered[0].name} extractor; drop --type {args.type}")
-        return triggered[0]
-    kind = getattr(args, "type", None) or "fbank"
-    if kind not in plugins:
-        raise ConfigError(f"unknown feature type {kind!r}; choose one of {', '.join(plugins)}")
-    return plugins[kind]
-
-
-def build_extractor(args: argparse.Namespace) -> FeatureExtractor:
-    extractor = select_plugin(args).build(args)
-    if not isinstance(extractor, FeatureExtractor):
-        raise FeatureError(f"extractor {extractor!r} lacks name/dim/sample_rate/frame_shift/__call__")
-    return extractor
+register_extractor(ExtractorPlugin("fbank", "Kaldi log mel filterbank (compute-fbank-feats)", FEATURE_CONFIGS["fbank"]))
+register_extractor(ExtractorPlugin("mfcc", "Kaldi MFCC (compute-mfcc-feats)", FEATURE_CONFIGS["mfcc"]))
+register_extractor(ExtractorPlugin("logmel", "librosa-style natural-log mel spectrogram", FEATURE_CONFIGS["logmel"]))

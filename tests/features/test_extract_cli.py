@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
 import kaldiio
 import numpy as np
@@ -139,19 +139,26 @@ class _ToyExtractor:
         return out
 
 
+@dataclass
+class _ToyConfig:
+    toy_scale: float | None = None
+
+    def build_extractor(self, device: str = "cpu") -> _ToyExtractor:
+        return _ToyExtractor(self.toy_scale)
+
+
 def test_extractor_plugin_point(tmp_path, write_tone, monkeypatch):
     monkeypatch.setattr(ext_mod, "_REGISTRY", dict(ext_mod._REGISTRY))
     ext_mod.register_extractor(ext_mod.ExtractorPlugin(
-        name="toy", help="toy plug-in",
-        add_arguments=lambda p: p.add_argument("--toy-scale", type=float, default=None),
-        build=lambda args: _ToyExtractor(args.toy_scale), trigger="toy_scale"))
+        name="toy", help="toy plug-in", config_class=_ToyConfig, trigger="toy_scale"))
     wav = write_tone("t.wav", seconds=0.5)
     assert main(["extract", str(wav), "--out", str(tmp_path / "o"), "--toy-scale", "3", "--no-progress"]) == 0
     feats = FeatureReader(tmp_path / "o" / "feats.scp")["t"]
     audio = read_audio(str(wav))
     assert feats.shape == (25, 2)
     np.testing.assert_allclose(feats[:, 0], 3 * (audio[:8000].reshape(25, 320) ** 2).mean(1), rtol=1e-5)
-    assert isinstance(ext_mod.build_extractor(argparse.Namespace(toy_scale=1.0, type=None)), _ToyExtractor)
+    assert isinstance(ext_mod.build_extractor(_ToyConfig(1.0)), _ToyExtractor)
+    assert "type: toy" in (tmp_path / "o" / "feature_info.yaml").read_text()
 
 
 def test_broken_data_dir_is_refused_before_any_output(tmp_path, write_tone, capsys):
