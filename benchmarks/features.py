@@ -8,16 +8,7 @@ per-utterance call (ratio > 1: faster than torchaudio). Nothing here asserts on 
     python benchmarks/features.py                      # CPU, 1 thread
     python benchmarks/features.py --device cuda        # audiocl and torchaudio on the GPU
 
-Measured 2026-11-28 (speed vs torchaudio's per-utterance fbank in the same run, best of 5; seconds for
-the 10 minutes of audio in brackets):
-
-| machine, threads | audiocl fbank batched (32) | audiocl fbank per utt | audiocl log-mel batched | librosa |
-| --- | --- | --- | --- | --- |
-| H200 box CPU (16-core Xeon, idle), 1 thread | 1.29x (0.187 vs 0.240) | 1.55x (0.155) | 2.18x (0.110) | not installed there |
-| same, 4 threads | 1.09x (0.112 vs 0.122) | 1.07x (0.114) | 1.88x (0.065) | |
-| H200 GPU (torchaudio also on the GPU) | 5.18x (0.018 vs 0.095) | 1.07x (0.089) | 5.75x (0.017) | |
-| H200 GPU, batches of 8 | 3.39x (0.028 vs 0.095) | 1.03x | 4.21x (0.023) | |
-| dev box, 2 shared cores (load ~13), 1 thread | 1.73x (0.806 vs 1.398) | 1.47x (0.952) | 2.68x (0.521) | 0.23x (6.161) |
+Measured tables, with the options of each row: ``benchmarks/results/features.md``.
 """
 
 from __future__ import annotations

@@ -10,28 +10,8 @@ the two models so that load on a shared machine hits both alike; medians are rep
     python benchmarks/pretrain_speed.py --presets tiny base --threads 1
     python benchmarks/pretrain_speed.py --device cuda --dtype bf16 --batch-size 8 --seconds 15
 
-Measured 2026-11-28 on the shared 2-core dev box (load ~10, so one intra-op thread: two OpenMP threads
-thrash on an oversubscribed machine), torch 2.14.1, transformers 5.24.0, batch 2 x <= 4 s,
-5 timed steps after 1 warm-up, medians, LayerDrop off for both:
-
-    --presets base tiny --threads 1 --batch-size 2 --seconds 4 --steps 5
-    base  audiocl 15379.8 ms/step wall, 5983.8 ms cpu | HF 18996.2 ms/step wall, 7836.1 ms cpu | x1.24 wall, x1.31 cpu
-    tiny  audiocl   333.3 ms/step wall,  158.7 ms cpu | HF   493.9 ms/step wall,  238.6 ms cpu | x1.48 wall, x1.50 cpu
-
-Re-measured in the second session (load ~3 on 2 cores: one other single-threaded job plus the benchmark), 8
-timed steps; `tiny` now trains an fbank front-end, so both models get its config with the paper's conv
-front-end (printed), and its masks are now 0.4 x 3 (fewer masked frames, so less of audiocl's saving):
-
-    --presets base tiny --threads 1 --batch-size 2 --seconds 4 --steps 8
-    base  audiocl 12357.3 ms/step wall, 6242.0 ms cpu | HF 14849.3 ms/step wall, 7512.7 ms cpu | x1.20 wall, x1.20 cpu
-    tiny  audiocl   316.6 ms/step wall,  148.9 ms cpu | HF   386.7 ms/step wall,  202.2 ms cpu | x1.22 wall, x1.36 cpu
-
-Where the difference comes from (identical conv encoder and transformer work otherwise): audiocl
-quantizes and scores only the masked frames (HF: every frame, with a ``(frames, G*V, d)`` broadcast in
-its quantizer and ``(negatives+1, B, T, D)`` copies for the cosine), reads negatives' similarities
-from one per-utterance matmul, skips the unmasked queries of the last block, samples masks and
-negatives with vectorised torch ops (HF: NumPy loops per utterance) and never asks for the gradient
-of the raw waveform. Not measured on a GPU yet (no device time was left to this session).
+audiocl quantizes and scores only the masked frames, so its saving grows with the masked fraction.
+Measured runs, their commands and where the difference comes from: ``benchmarks/results/pretrain_speed.md``.
 """
 
 from __future__ import annotations
