@@ -189,9 +189,14 @@ def _open_error(exc: Exception, path: str, utt_id: str | None) -> AudioReadError
 
 def _check_path(path: str, utt_id: str | None) -> None:
     if not os.path.exists(path):
+        if os.path.islink(path):
+            raise AudioReadError(f"broken symbolic link (points to {os.readlink(path)}, which does not exist)",
+                                 path=path, utt_id=utt_id)
         raise AudioReadError("file not found", path=path, utt_id=utt_id)
     if os.path.isdir(path):
         raise AudioReadError("is a directory, not an audio file", path=path, utt_id=utt_id)
+    if not os.access(path, os.R_OK):
+        raise AudioReadError("permission denied (the file is not readable)", path=path, utt_id=utt_id)
     if os.path.getsize(path) == 0:
         raise AudioReadError("file is empty (0 bytes)", path=path, utt_id=utt_id)
 

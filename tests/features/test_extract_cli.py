@@ -169,3 +169,31 @@ def test_broken_data_dir_is_refused_before_any_output(tmp_path, write_tone, caps
     err = capsys.readouterr().err
     assert "utt2spk" in err and "u0" in err
     assert not (dd / "data").exists() and not (dd / "feats.scp").exists()
+
+
+@pytest.fixture
+def folder_with_broken_entries(tmp_path, write_tone):
+    """A good file beside a dangling link, a directory and a zero-byte file, all named like audio."""
+    write_tone("in/good.wav", seconds=0.6)
+    folder = tmp_path / "in"
+    (folder / "x.wav").symlink_to(tmp_path / "gone.wav")
+    (folder / "y.wav").mkdir()
+    (folder / "z.wav").write_bytes(b"")
+    return folder
+
+
+def test_folder_broken_link_and_unreadable_entries_fail_the_run(tmp_path, folder_with_broken_entries, capsys):
+    folder, out = folder_with_broken_entries, tmp_path / "out"
+    assert main(["extract", str(folder), "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 4 utterances" in err and "3 of 4 inputs failed" in err
+    assert f"  x  {folder / 'x.wav'}  broken symbolic link" in err
+    assert f"  y  {folder / 'y.wav'}  is a directory" in err
+    assert f"  z  {folder / 'z.wav'}  file is empty" in err
+    assert f"failed: {folder / 'x.wav'}, {folder / 'y.wav'}, {folder / 'z.wav'}; fix them" in err
+
+    assert main(["extract", str(folder), "--out", str(out), "--no-progress", "--skip-bad"]) == 0
+    assert "1 of 4 utterances" in capsys.readouterr().err
+    listed = [line.split("\t") for line in (out / "bad_inputs.txt").read_text().splitlines()]
+    assert [(u, p) for u, p, _ in listed] == [(u, str(folder / f"{u}.wav")) for u in ("x", "y", "z")]
+    assert list(FeatureReader(out / "feats.scp")) == ["good"]
