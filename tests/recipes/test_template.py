@@ -114,6 +114,8 @@ def test_help_lists_recipe_and_shared_options_and_stages(toy):
     assert "(toy recipe)" in r.stdout and "--stop-stage N" in r.stdout
     assert "0=download 1=data 2=features 3=pretrain" in r.stdout
     assert "--features-dir" in r.stdout and "(default: 'exp/features_out')" in r.stdout
+    assert "Stage 2 (features)" in r.stdout and "where features writes" in r.stdout
+    assert "--gpu-cmd" in r.stdout and "--fail-data true|false" in r.stdout
 
 
 def test_skipped_stage_done_with_other_options_is_flagged(toy, tmp_path):
@@ -132,3 +134,48 @@ def test_stage_knob_defaults_follow_parsed_options(toy, tmp_path):
     assert (tmp_path / "trace.txt").read_text().split()[-1] == "dir=other/pretrain_out"
     r = toy("--stage", "2", "--expdir", "third", "--features-dir", "mine")
     assert (tmp_path / "trace.txt").read_text().splitlines()[-2].split()[-1] == "dir=mine"
+
+
+def test_explicit_option_equal_to_the_default_is_kept(toy, tmp_path):
+    # --pretrain-dir given on the command line is kept even when it equals the default of another --expdir.
+    r = toy("--stage", "3", "--expdir", "other", "--pretrain-dir", "exp/pretrain_out")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "trace.txt").read_text().split()[-1] == "dir=exp/pretrain_out"
+
+
+def test_config_file_sets_knobs_and_defaults_follow_it(toy, tmp_path):
+    (tmp_path / "my.conf").write_text("expdir=fromconf\ngreeting=conf\n")
+    r = toy("--stage", "3", "--config", str(tmp_path / "my.conf"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "trace.txt").read_text() == "pretrain running with nj=4 greeting=conf dir=fromconf/pretrain_out\n"
+
+
+def test_unknown_option_and_bad_boolean_are_clear_errors(toy, tmp_path):
+    r = toy("--pretrain-dri", "x")
+    assert r.returncode == 1 and "unknown option --pretrain-dri" in r.stderr and "see --help" in r.stderr
+    r = toy("--fail-data", "yes")
+    assert r.returncode == 1 and "option --fail-data expects true or false, got 'yes'" in r.stderr
+    assert not (tmp_path / "trace.txt").exists()
+
+
+def test_knob_declared_twice_or_malformed_is_an_error_naming_the_files(toy, tmp_path):
+    (tmp_path / "stages" / "04_extra.sh").write_text(
+        "knob pretrain_dir x 'again'\nstage_extra() { :; }\n")
+    r = toy("--stop-stage", "0")
+    assert r.returncode == 1
+    assert "knob 'pretrain_dir' is declared twice" in r.stderr
+    assert "03_pretrain.sh" in r.stderr and "04_extra.sh" in r.stderr
+    (tmp_path / "stages" / "04_extra.sh").write_text("knob Extra x 'bad name'\nstage_extra() { :; }\n")
+    r = toy("--stop-stage", "0")
+    assert r.returncode == 1 and "04_extra.sh: knob name 'Extra'" in r.stderr
+    (tmp_path / "stages" / "04_extra.sh").write_text("knob extra_opt x\nstage_extra() { :; }\n")
+    r = toy("--stop-stage", "0")
+    assert r.returncode == 1 and "04_extra.sh: usage: knob NAME DEFAULT" in r.stderr
+    assert not (tmp_path / "trace.txt").exists()
+
+
+def test_stage_files_are_sourced_once(toy, tmp_path):
+    # Declaring knobs is the stage file's only side effect at load time, so loading it once is enough.
+    (tmp_path / "stages" / "04_count.sh").write_text('echo loaded >> "$trace"\nstage_count() { :; }\n')
+    assert toy("--stage", "4").returncode == 0
+    assert (tmp_path / "trace.txt").read_text() == "loaded\n"

@@ -1,0 +1,101 @@
+"""Which launcher runs which stage's jobs: --cmd reaches every stage, --gpu-cmd takes the GPU stages only,
+cmd.sh's launchers are defaults that never override the command line.
+
+The recipe (egs/librispeech/run.sh, stages 2-6) runs for real, through the real run.pl / slurm.pl and the
+stand-in sbatch, but with a stand-in `audiocl` (tests/recipes/fake_audiocl) that only records its arguments,
+so the test checks the plumbing in seconds. The real commands run in test_librispeech_stages.py.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+CPU_JOBS = {"extract_fbank_train", "extract_fbank_dev", "extract_fbank_test",
+            "decode_ctc_pretrained_10pct_dev", "decode_ctc_pretrained_10pct_test",
+            "decode_ctc_scratch_10pct_dev", "decode_ctc_scratch_10pct_test"}
+GPU_JOBS = {"pretrain_wav2vec2", "finetune_ctc_pretrained_10pct", "finetune_ctc_scratch_10pct",
+            "classify_style_pretrained_train", "classify_style_fbank_train"}
+
+
+@pytest.fixture
+def recipe(rt, tmp_path):
+    """Run egs/librispeech/run.sh --stage 2 --stop-stage 6 on stub data dirs with the stand-in audiocl.
+
+    AUDIOCL_ROOT points at a stand-in checkout whose .venv/bin holds the stand-in audiocl (path.sh puts
+    that folder first on PATH, so every job finds it); its recipes/ and configs/ are the repository's.
+    """
+    root = tmp_path / "root"
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "audiocl").symlink_to(rt.repo / "tests" / "recipes" / "fake_audiocl" / "audiocl")
+    for name in ("recipes", "configs"):
+        (root / name).symlink_to(rt.repo / name)
+    for s in ("train", "dev", "test"):
+        d = tmp_path / "data" / s
+        d.mkdir(parents=True)
+        for f in ("wav.scp", "text", "utt2style"):
+            (d / f).write_text("u1 x\n")
+
+    def run(*args: str, **env: str):
+        sbatch_log, audiocl_log = tmp_path / "sbatch.log", tmp_path / "audiocl.log"
+        for f in (sbatch_log, audiocl_log):
+            f.unlink(missing_ok=True)
+        shutil.rmtree(tmp_path / "exp", ignore_errors=True)
+        r = rt.run(["bash", str(rt.repo / "egs" / "librispeech" / "run.sh"), "--stage", "2", "--stop-stage", "6",
+                    "--force", "true", "--train-set", "train", "--dev-set", "dev", "--test-sets", "test",
+                    "--datadir", str(tmp_path / "data"), "--expdir", str(tmp_path / "exp"),
+                    "--dumpdir", str(tmp_path / "dump"), "--nj", "1", *args], cwd=tmp_path,
+                   env=rt.env(extra_path=[rt.fake_slurm], AUDIOCL_ROOT=str(root), FAKE_SBATCH_LOG=str(sbatch_log),
+                              FAKE_AUDIOCL_LOG=str(audiocl_log), **env))
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        text = sbatch_log.read_text() if sbatch_log.exists() else ""
+        submitted = re.findall(r"^#SBATCH --job-name=(\S+)$", text, re.M)
+        assert len(submitted) == len(set(submitted))
+        return r, set(submitted), text, audiocl_log.read_text()
+
+    return run
+
+
+def _local_jobs(tmp_path: Path) -> set[str]:
+    """Jobs that ran through run.pl: a job log in exp/log and no sbatch script in exp/log/q."""
+    logs = {p.stem for p in (tmp_path / "exp" / "log").glob("*.log") if not p.stem.startswith("stage")}
+    queued = {p.stem for p in (tmp_path / "exp" / "log" / "q").glob("*.sh")}
+    return logs - queued
+
+
+def test_gpu_cmd_takes_the_gpu_stages_only(recipe, tmp_path):
+    r, submitted, sbatch, audiocl = recipe("--cmd", "run.pl", "--gpu-cmd", "slurm.pl --gpu 1 --mem 2G")
+    assert submitted == GPU_JOBS
+    assert sbatch.count("#SBATCH --gres=gpu:1") == len(GPU_JOBS)
+    assert _local_jobs(tmp_path) == CPU_JOBS
+    assert "cmd: run.pl, gpu-cmd: slurm.pl --gpu 1 --mem 2G" in r.stdout
+    for sub in ("extract", "pretrain", "export", "subset-labels", "finetune", "decode", "score", "classify"):
+        assert f"audiocl {sub} " in audiocl
+    # The fbank baseline gets the fbank options stage 2 extracted with (recipes/conf/fbank.conf).
+    fbank_conf = (tmp_path / "root" / "recipes" / "conf" / "fbank.conf")
+    assert f"audiocl extract {tmp_path}/data/train --out {tmp_path}/dump/fbank/train --type fbank --config {fbank_conf} " in audiocl
+    classify_fbank = next(line for line in audiocl.splitlines() if "upstream.kind=fbank" in line)
+    assert "upstream.fbank.num_mel_bins=80" in classify_fbank
+    assert "upstream.fbank" not in next(line for line in audiocl.splitlines() if "upstream.kind=pretrained" in line)
+
+
+def test_cmd_reaches_every_stage_even_when_cmd_sh_says_otherwise(recipe, tmp_path):
+    # cuda_cmd=run.pl is what cmd.sh used to force on the GPU stages; an explicit --cmd wins over it.
+    r, submitted, sbatch, _ = recipe("--cmd", "slurm.pl --mem 1G", cuda_cmd="run.pl", train_cmd="run.pl")
+    assert submitted == CPU_JOBS | GPU_JOBS
+    assert sbatch.count("#SBATCH --mem=1G") == len(CPU_JOBS | GPU_JOBS) and "--gres" not in sbatch
+    assert _local_jobs(tmp_path) == set()
+
+
+def test_cmd_sh_launchers_are_the_defaults(recipe, tmp_path):
+    # No launcher option: cmd.sh's cuda_cmd (here from the environment, which cmd.sh keeps) runs the GPU
+    # stages, its train_cmd the others.
+    r, submitted, sbatch, _ = recipe(cuda_cmd="slurm.pl --gpu 2", train_cmd="run.pl")
+    assert submitted == GPU_JOBS and sbatch.count("#SBATCH --gres=gpu:2") == len(GPU_JOBS)
+    assert _local_jobs(tmp_path) == CPU_JOBS
+    r, submitted, _, _ = recipe()  # cmd.sh alone: everything here
+    assert submitted == set() and _local_jobs(tmp_path) == CPU_JOBS | GPU_JOBS
+    assert "cmd: run.pl, gpu-cmd: run.pl" in r.stdout
