@@ -1,4 +1,4 @@
-"""``audiocl score`` (WER/CER of a hypothesis file, stage 5) and ``audiocl collect-results`` (stage 7)."""
+"""``audiocl score``: WER/CER of a hypothesis file against a data dir (recipe stage 5)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-missing", action="store_true", help="score undecoded utterances as empty")
     p.set_defaults(func=run)
 
-    c = subparsers.add_parser(
-        "collect-results",
-        help="collect every EXP/*/*/metrics.json into a Kaldi/ESPnet-style RESULTS.md section",
-    )
-    c.add_argument("--exp", required=True, help="the recipe's exp/ folder")
-    c.add_argument("--results", required=True, help="RESULTS.md to create or update")
-    c.add_argument("--section", default="downstream", help="marker key of the section that is rewritten")
-    c.add_argument("--title", default="Downstream results")
-    c.set_defaults(func=run_collect)
-
 
 def run(args: argparse.Namespace) -> int:
     from audiocl.metrics.asr import score_hypotheses
@@ -35,13 +25,3 @@ def run(args: argparse.Namespace) -> int:
           f"CER {100 * metrics['cer']['rate']:.2f} % ({metrics['cer']['errors']}/{metrics['cer']['num_ref']})")
     return 0
 
-
-def run_collect(args: argparse.Namespace) -> int:
-    from audiocl.metrics.results import collect_results, update_results_section
-
-    body = collect_results(args.exp)
-    if not body:
-        body = "_no scored experiments found_"
-    update_results_section(args.results, args.section, body, title=args.title)
-    print(f"{args.results}: section {args.section!r} updated")
-    return 0

@@ -3,8 +3,13 @@
 A recipe's stage 7 collects every ``exp/*/decode_*/metrics.json`` (ASR) and
 ``exp/*/eval_*/metrics.json`` (classification) into one markdown file. Each experiment gets a
 section (``## <exp>``) and each decode set a row, so the file reads like ESPnet's
-``egs2/*/RESULTS.md``: ``|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|``.
+``egs2/*/RESULTS.md``: ``|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|``. Summary tables come first:
+the pretraining runs (``exp/*/metrics.json`` of ``audiocl pretrain``), the number of updates of every
+trained model (so that "same number of updates" can be read off the file), pretrained vs scratch CTC,
+and the classification experiments side by side.
 
+Only what a re-run of the same configuration reproduces goes into a table (no wall-clock times, no
+paths), so a committed block can be compared with a fresh run of the command that produced it.
 ``update_results_section`` replaces only the block between ``<!-- audiocl:<key> begin/end -->``
 markers, so hand-written notes and sections owned by other stages survive a re-run.
 """
@@ -52,6 +57,59 @@ def _load(path: Path) -> dict | None:
         return None
 
 
+def _fmt(x: object, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if isinstance(x, (int, float)) else "-"
+
+
+def _training_runs(exp_root: Path) -> list[tuple[str, dict]]:
+    """``(experiment, metrics)`` of every ``exp_root/<exp>/metrics.json`` a training run wrote."""
+    runs = []
+    for path in sorted(exp_root.glob("*/metrics.json")):
+        m = _load(path)
+        if m and "global_step" in m:
+            runs.append((path.parent.name, m))
+    return runs
+
+
+def pretraining_table(exp_root: str | Path) -> str:
+    """One row per ``audiocl pretrain`` run: updates, final loss, contrastive accuracy against chance, and
+    the codebook use (perplexity of the ``N`` entries; near ``N`` = all used, near 1 = collapsed).
+
+    Values are the means of the last logged steps (``final_mean_last_logged``). Chance is 1/(K+1) for K
+    negatives; the effective chance counts only the distractors left after those sharing the positive's codes
+    are dropped, which is the level the accuracy has to beat.
+    """
+    rows = []
+    for name, m in _training_runs(Path(exp_root)):
+        if "ssl_type" not in m:
+            continue
+        last = m.get("final_mean_last_logged") or {}
+        chance = _fmt(m.get("chance_accuracy"), 4)
+        if "chance_accuracy_effective" in m:
+            chance += f" ({_fmt(m['chance_accuracy_effective'], 4)})"
+        entries = m.get("codebook_entries")
+        perplexity = "-"
+        if entries and "train/prob_perplexity" in last:
+            perplexity = (f"{_fmt(last['train/prob_perplexity'], 1)} / "
+                          f"{_fmt(last.get('train/code_perplexity'), 1)} of {entries}")
+        rows.append(f"|{name}|{m['ssl_type']}|{m.get('num_train_utts', '-')}|{m['global_step']}|"
+                    f"{_fmt(last.get('train/loss'))}|{_fmt(last.get('train/acc'))}|{chance}|{perplexity}|")
+    if not rows:
+        return ""
+    head = ["|experiment|objective|train utts|updates|loss|contrastive acc|chance (effective)|"
+            "codebook perplexity, prob / code|", "|---|---|---|---|---|---|---|---|"]
+    return "\n".join(head + rows)
+
+
+def training_table(exp_root: str | Path) -> str:
+    """Updates and final training loss of every trained downstream model (CTC, classifiers)."""
+    rows = [f"|{name}|{m['global_step']}|{_fmt((m.get('final_mean_last_logged') or {}).get('train/loss'))}|"
+            for name, m in _training_runs(Path(exp_root)) if "ssl_type" not in m]
+    if not rows:
+        return ""
+    return "\n".join(["|experiment|updates|train loss (mean of the last logged steps)|", "|---|---|---|"] + rows)
+
+
 def ssl_comparison_table(exp_root: str | Path) -> str:
     """Pretrained vs from-scratch CTC, per training set and decode set: CER, WER and the CER ratio.
 
@@ -90,15 +148,13 @@ def classification_comparison_table(exp_root: str | Path) -> str:
 
 
 def collect_results(exp_root: str | Path) -> str:
-    """Markdown for every ``exp_root/<exp>/<decode_or_eval dir>/metrics.json`` (sorted by name)."""
+    """Markdown for ``exp_root``: the summary tables, then every ``<exp>/<decode_or_eval dir>/metrics.json``."""
     exp_root = Path(exp_root)
     by_exp: dict[str, list[tuple[str, dict]]] = {}
     for path in sorted(exp_root.glob("*/*/metrics.json")):
-        try:
-            metrics = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        by_exp.setdefault(path.parent.parent.name, []).append((path.parent.name, metrics))
+        metrics = _load(path)
+        if metrics is not None:
+            by_exp.setdefault(path.parent.parent.name, []).append((path.parent.name, metrics))
     parts = []
     for exp, rows in by_exp.items():
         asr = [(n, m) for n, m in rows if "wer" in m and "cer" in m]
@@ -111,12 +167,14 @@ def collect_results(exp_root: str | Path) -> str:
         if cls:
             parts.append(classification_table(cls) + "\n")
     summary = []
-    ssl = ssl_comparison_table(exp_root)
-    if ssl:
-        summary.append("### CTC: pretrained vs the same architecture from scratch (fbank)\n\n" + ssl + "\n")
-    cls_cmp = classification_comparison_table(exp_root)
-    if cls_cmp:
-        summary.append("### Utterance classification (UA = mean per-class recall)\n\n" + cls_cmp + "\n")
+    for title, table in (
+        ("Self-supervised pretraining", pretraining_table(exp_root)),
+        ("Updates per trained model", training_table(exp_root)),
+        ("CTC: pretrained upstream vs the same architecture from scratch", ssl_comparison_table(exp_root)),
+        ("Utterance classification (UA = mean per-class recall)", classification_comparison_table(exp_root)),
+    ):
+        if table:
+            summary.append(f"### {title}\n\n{table}\n")
     return "\n".join(summary + parts)
 
 
