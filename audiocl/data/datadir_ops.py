@@ -1,4 +1,4 @@
-"""Operations on whole data dirs: fix, split, subset, utt2dur (import them from ``audiocl.data.datadir``).
+"""Operations on whole data dirs: fix, split, subset, utt2dur (also importable from ``audiocl.data.datadir``).
 
 ``fix_data_dir`` follows Kaldi's ``utils/fix_data_dir.sh`` (sort, keep the utterances present in every
 per-utterance file, regenerate spk2utt, back originals up to ``.backup/``) and adds two things Kaldi lacks:
@@ -17,14 +17,8 @@ from typing import Iterable
 import numpy as np
 
 from audiocl.data.audio import audio_info
-from audiocl.data.datadir import (
-    RECORDING_FILES,
-    SPEAKER_FILES,
-    DataDir,
-    _fmt_time,
-    _scan,
-    is_utterance_file,
-)
+from audiocl.data.datadir_object import DataDir
+from audiocl.data.datadir_scan import RECORDING_FILES, SPEAKER_FILES, format_time, is_utterance_file, scan_data_dir
 from audiocl.data.kaldi_files import c_sorted, format_keyed
 from audiocl.errors import AudioReadError, DataDirError
 from audiocl.utils.io import atomic_path, atomic_write_text
@@ -97,7 +91,7 @@ def fix_data_dir(path: str | Path) -> FixReport:
     path = Path(path)
     report = FixReport(path=path)
     report.rolled_back = _rollback(path)
-    scan = _scan(path)
+    scan = scan_data_dir(path)
     f = scan.files
     if "utt2spk" not in f:
         raise DataDirError(f"{path}: utt2spk is missing; fix-data cannot tell which utterances exist")
@@ -142,7 +136,7 @@ def fix_data_dir(path: str | Path) -> FixReport:
     report.dropped = reasons
     report.kept = len(keep)
 
-    full = DataDir._from_scan(scan, [])
+    full = DataDir.from_scan(scan, [])
     fixed = full.subset(keep)
     report.dropped_recordings = c_sorted(set(full.wav_scp) - set(fixed.wav_scp))
     report.dropped_speakers = c_sorted(set(full.utt2spk.values()) - set(fixed.utt2spk.values()))
@@ -324,7 +318,7 @@ def compute_utt2dur(path: str | Path, *, write: bool = True) -> dict[str, float]
     if problems:
         raise DataDirError(f"cannot compute utt2dur for {len(problems)} utterance(s) of {path}; nothing written", problems)
     if write:
-        atomic_write_text(path / "utt2dur", format_keyed({u: _fmt_time(d) for u, d in durs.items()}))
+        atomic_write_text(path / "utt2dur", format_keyed({u: format_time(d) for u, d in durs.items()}))
     return durs
 
 

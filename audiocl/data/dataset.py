@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from audiocl.data.datadir import DataDir, compute_utt2dur
 from audiocl.errors import AudioReadError, DataDirError
 
 log = logging.getLogger(__name__)
@@ -93,13 +94,9 @@ class AudioDataset(Dataset):
         ``max_seconds`` are left out with a warning that names them, like fairseq's
         ``skip_invalid_size_inputs``; if none is left, a :class:`DataDirError` says why.
         """
-        from audiocl.data.datadir import DataDir
-
         data = DataDir.load(path)
         durations = data.utt2dur
         if durations is None:
-            from audiocl.data.datadir import compute_utt2dur
-
             compute_utt2dur(path)
             data = DataDir.load(path)
             durations = data.utt2dur or {}
