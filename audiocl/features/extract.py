@@ -26,6 +26,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from omegaconf import OmegaConf
+
+from audiocl.config import config_to_dict
+from audiocl.data.audio import read_audio
 from audiocl.errors import AudioclError, FeatureError
 from audiocl.features.cmvn import CmvnStats, utterance_cmvn
 from audiocl.features.extract_inputs import ExtractItem, collect_inputs, split_items
@@ -105,8 +109,6 @@ class JobResult:
 
 
 def _read(item: ExtractItem, sample_rate: int, opts: ExtractOptions) -> np.ndarray:
-    from audiocl.data.audio import read_audio
-
     return read_audio(item.spec, sample_rate=sample_rate, strict_sample_rate=opts.strict_sample_rate,
                       channel=opts.channel, start=item.start, end=item.end, utt_id=item.utt_id)
 
@@ -237,8 +239,6 @@ def _feature_info(feature_config) -> dict:
     """``feature_info.yaml``: the type, and for signal features dim, rate, frame shift and the full config."""
     info: dict = {"type": plugin_name(feature_config)}
     if is_signal_config(feature_config):
-        from audiocl.config import config_to_dict
-
         ext = SignalFeatureExtractor(feature_config, device="cpu")
         info.update(dim=ext.dim, sample_rate=ext.sample_rate, frame_shift=ext.frame_shift,
                     config=config_to_dict(feature_config))
@@ -246,8 +246,6 @@ def _feature_info(feature_config) -> dict:
 
 
 def _write_feature_info(path: Path, info: dict) -> None:
-    from omegaconf import OmegaConf
-
     atomic_write_text(path, OmegaConf.to_yaml(OmegaConf.create(info)))
 
 

@@ -42,6 +42,7 @@ from typing import Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from audiocl.config import config_to_dict, resolve_config
 from audiocl.errors import ConfigError, FeatureError
 from audiocl.features.config import FEATURE_CONFIGS, LogMelConfig
 
@@ -203,8 +204,6 @@ def _config_file_values(kind: str, conf: str | Path) -> dict[str, object]:
     types = field_types(cls)
     text = Path(conf).read_text(encoding="utf-8") if Path(conf).is_file() else ""
     if not (text.lstrip().startswith("--") or Path(conf).suffix == ".conf"):
-        from audiocl.config import config_to_dict, resolve_config
-
         return config_to_dict(resolve_config(cls, presets=[str(conf)]))
     values: dict[str, object] = {}
     for key, value in parse_kaldi_conf(conf).items():
