@@ -64,5 +64,39 @@ class TrainingError(AudioclError):
     """Training cannot go on (for example a non-finite loss that cannot be skipped)."""
 
 
+class TrainingInterrupted(TrainingError):
+    """Training stopped on a signal (SIGTERM, SIGINT, SIGUSR1) after saving a checkpoint at that step.
+
+    ``exit_code`` is ``128 + signal number``, the shell's convention, so a scheduler or script can
+    tell a requested stop (resume by re-running) from a crash (exit 1).
+    """
+
+    def __init__(self, message: str, signum: int):
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        super().__init__(message)
+
+
+class CheckpointError(AudioclError):
+    """No usable checkpoint to resume from (every candidate was missing or corrupt)."""
+
+
+class StorageError(AudioclError):
+    """A write failed because of the file system: full disk, read-only or permission denied.
+
+    The message names the path, and for a full disk the bytes needed (when known) and the free space.
+    """
+
+    def __init__(self, message: str, path: str = "", needed: int | None = None, free: int | None = None):
+        self.path = path
+        self.needed = needed
+        self.free = free
+        super().__init__(message)
+
+
+class DiskFullError(StorageError):
+    """Not enough free space for a write (checked before it when the size is known, or hit during it)."""
+
+
 class TimeSeriesInputError(AudioclError):
     """Time-series input is unusable (all-NaN, mismatched channels, wrong shape)."""

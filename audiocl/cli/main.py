@@ -1,7 +1,8 @@
 """Entry point of the ``audiocl`` console script: discovers subcommands and reports user errors.
 
 User errors (:class:`audiocl.errors.AudioclError`) are printed as ``audiocl <cmd>: error: ...``
-without a traceback and exit with status 1; bugs keep their traceback.
+without a traceback and exit with status 1 (a training stopped by a signal after saving its
+checkpoint: 128 + the signal number); bugs keep their traceback.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except AudioclError as exc:
         print(f"audiocl {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         print(f"audiocl {args.command}: interrupted", file=sys.stderr)
         return 130

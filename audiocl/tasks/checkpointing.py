@@ -5,7 +5,9 @@ not do, and what this module adds:
 
 - :class:`AtomicCheckpointIO` writes the checkpoint to a temporary file in the same directory,
   fsyncs and renames it over the old one. A SIGKILL while writing leaves the previous complete
-  ``last.ckpt`` (Lightning's own writer truncates the destination first).
+  ``last.ckpt`` (Lightning's own writer truncates the destination first). It keeps the last K
+  checkpoints (:mod:`audiocl.tasks.checkpoint_history`) and refuses to start a save that cannot fit
+  on the disk (a checkpoint is about the size of the previous one).
 - :class:`PeriodicCheckpoint` saves ``last.ckpt`` every N optimizer steps and at the end.
 - :class:`RngStateCallback` stores the Python, NumPy, torch (and CUDA) generator states and puts
   them back right before the first resumed step, so masking/dropout continue exactly as in an
@@ -33,17 +35,28 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader
 
 from audiocl.tasks.atomic_save import atomic_torch_save
+from audiocl.tasks.checkpoint_history import rotate
 
 log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` into a temp file + fsync + ``os.replace``: the destination is never half written."""
+    """``torch.save`` into a temp file + fsync + ``os.replace``: the destination is never half written.
+
+    ``keep`` > 1 keeps that many checkpoints (``last.ckpt``, ``last-1.ckpt``, ...).
+    """
+
+    def __init__(self, keep: int = 1):
+        super().__init__()
+        self.keep = max(1, int(keep))
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
-        atomic_torch_save(checkpoint, path)
+        path = Path(path)
+        previous = path.stat().st_size if path.exists() else None
+        atomic_torch_save(checkpoint, path, needed_bytes=previous,
+                          before_replace=lambda: rotate(path, self.keep))
 
 
 def remove_stale_temporaries(directory: str | Path) -> list[Path]:
@@ -64,9 +77,9 @@ class PeriodicCheckpoint(pl.Callback):
     def __init__(self, path: str | Path, every_n_steps: int):
         self.path = Path(path)
         self.every_n_steps = int(every_n_steps)
-        self._last_saved_step = -1
+        self.last_saved_step = -1
 
-    def _save(self, trainer: pl.Trainer, log_pending_step: bool = False) -> None:
+    def save(self, trainer: pl.Trainer, log_pending_step: bool = False) -> None:
         # Lightning logs a step's metrics only after the on_train_batch_end hooks, i.e. after this save;
         # a kill in between would lose that step's row although the checkpoint has the step. So log the
         # pending step now (read_metrics merges the repeated row Lightning writes a moment later), then
@@ -77,19 +90,19 @@ class PeriodicCheckpoint(pl.Callback):
         for logger in trainer.loggers:
             logger.save()
         trainer.save_checkpoint(self.path, weights_only=False)
-        self._last_saved_step = trainer.global_step
+        self.last_saved_step = trainer.global_step
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._last_saved_step = trainer.global_step  # a resumed run does not re-save the step it loaded
+        self.last_saved_step = trainer.global_step  # a resumed run does not re-save the step it loaded
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[override]
         step = trainer.global_step
-        if self.every_n_steps > 0 and step > 0 and step % self.every_n_steps == 0 and step != self._last_saved_step:
-            self._save(trainer, log_pending_step=True)
+        if self.every_n_steps > 0 and step > 0 and step % self.every_n_steps == 0 and step != self.last_saved_step:
+            self.save(trainer, log_pending_step=True)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.global_step != self._last_saved_step:
-            self._save(trainer)  # every step has been logged by now
+        if trainer.global_step != self.last_saved_step:
+            self.save(trainer)  # every step has been logged by now
 
 
 def _rng_state() -> dict[str, Any]:

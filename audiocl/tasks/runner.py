@@ -3,7 +3,9 @@
 Experiment layout (``exp/<tag>/``)::
 
     config.yaml                 the fully resolved config of the run
-    checkpoints/last.ckpt       written atomically every ``checkpoint_every_n_steps`` and at the end
+    checkpoints/last.ckpt       written atomically every ``checkpoint_every_n_steps``, at the end, and on
+                                SIGTERM / SIGINT / SIGUSR1 (then the run stops; re-run to resume)
+    checkpoints/last-1.ckpt     the one before (``keep_checkpoints``), the fallback when last.ckpt is corrupt
     log/csv/version_N/          CSV metrics, one version per run segment (resume = new segment)
     log/tensorboard/version_N/  TensorBoard events
     loss_curve.png              written at the end of training
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +32,8 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from audiocl.config import config_to_dict
-from audiocl.errors import ConfigError
+from audiocl.errors import ConfigError, TrainingInterrupted
+from audiocl.tasks.checkpoint_history import choose_resume_checkpoint
 from audiocl.tasks.checkpointing import (
     AtomicCheckpointIO,
     PeriodicCheckpoint,
@@ -39,7 +43,9 @@ from audiocl.tasks.checkpointing import (
     remove_stale_temporaries,
 )
 from audiocl.tasks.plots import plot_loss_curve, read_metrics
+from audiocl.tasks.preemption import GracefulStop
 from audiocl.utils.io import atomic_write_text
+from audiocl.utils.storage import check_writable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,13 @@ class TrainerConfig:
     num_threads: int = 0
     """``torch.set_num_threads`` when > 0 (CPU training on a shared machine)."""
     max_consecutive_bad_batches: int = 20
+    keep_checkpoints: int = 2
+    """Checkpoints kept (``last.ckpt``, ``last-1.ckpt``, ...): resume falls back to an older one when the
+    newest is corrupt."""
+    save_on_signal: bool = True
+    """SIGTERM / SIGINT / SIGUSR1 finish the step, save a checkpoint and stop (exit status 128 + signal)."""
+    requeue_on_slurm: bool = True
+    """After a signal under SLURM, ``scontrol requeue`` the job so it resumes by itself."""
 
 
 @dataclass
@@ -134,8 +147,10 @@ def build_trainer(cfg: TrainerConfig, exp_dir: str | Path, *, callbacks: Sequenc
     """The Trainer every task uses: atomic periodic ``last.ckpt``, RNG/sampler resume, CSV + TensorBoard."""
     layout = ExpLayout(Path(exp_dir))
     layout.checkpoints.mkdir(parents=True, exist_ok=True)
+    periodic = PeriodicCheckpoint(layout.last_ckpt, cfg.checkpoint_every_n_steps)
     cbs: list[pl.Callback] = [
-        PeriodicCheckpoint(layout.last_ckpt, cfg.checkpoint_every_n_steps),
+        periodic,
+        *([GracefulStop(periodic, requeue_on_slurm=cfg.requeue_on_slurm)] if cfg.save_on_signal else []),
         RngStateCallback(),
         SamplerProgressCallback(),
         *callbacks,
@@ -158,7 +173,7 @@ def build_trainer(cfg: TrainerConfig, exp_dir: str | Path, *, callbacks: Sequenc
         strategy=cfg.strategy,
         logger=loggers,
         callbacks=cbs,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(cfg.keep_checkpoints)],
         enable_checkpointing=False,
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=False,
@@ -198,7 +213,8 @@ def prepare_exp_dir(exp_dir: str | Path, config: Any, *, frozen_sections: Sequen
     from omegaconf import OmegaConf
 
     layout = ExpLayout(Path(exp_dir))
-    layout.root.mkdir(parents=True, exist_ok=True)
+    check_writable(layout.root)  # a read-only exp dir fails now, not at the first checkpoint
+    check_writable(layout.checkpoints)
     new = config_to_dict(config) if config is not None else {}
     if layout.config.exists() and layout.last_ckpt.exists():
         old = OmegaConf.to_container(OmegaConf.load(layout.config), resolve=True) or {}
@@ -252,7 +268,9 @@ def run_training(task: pl.LightningModule, cfg: TrainerConfig, exp_dir: str | Pa
         task.max_consecutive_bad_batches = cfg.max_consecutive_bad_batches
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     trainer = build_trainer(cfg, layout.root, callbacks=callbacks, **trainer_overrides)
-    ckpt = layout.last_ckpt if layout.last_ckpt.exists() else None
+    stopper = next((cb for cb in trainer.callbacks if isinstance(cb, GracefulStop)), None)
+    # every rank reads the same files to the same choice; only rank 0 moves corrupt ones aside
+    ckpt = choose_resume_checkpoint(layout.last_ckpt, cfg.keep_checkpoints, move_aside=trainer.is_global_zero)
     if ckpt is not None:
         log.info("resuming from %s", ckpt)
     start = time.time()
@@ -264,5 +282,14 @@ def run_training(task: pl.LightningModule, cfg: TrainerConfig, exp_dir: str | Pa
             lg.save()
         plot_loss_curve(layout.csv_dir, layout.loss_curve, title=title)
         metrics = summarize(layout, task, trainer, wall)
+        if stopper is not None and stopper.stopped_step is not None:
+            metrics["interrupted"] = {"signal": signal.Signals(stopper.stopped_signal).name,
+                                      "step": stopper.stopped_step, "requeued": stopper.requeued}
         atomic_write_text(layout.metrics, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    if stopper is not None and stopper.stopped_step is not None:
+        name = signal.Signals(stopper.stopped_signal).name
+        raise TrainingInterrupted(
+            f"stopped by {name} at step {stopper.stopped_step} of {cfg.max_steps}; checkpoint saved to "
+            f"{layout.last_ckpt}" + ("; the SLURM job was requeued" if stopper.requeued else "")
+            + ". Re-run the same command to resume from there.", stopper.stopped_signal)
     return metrics
