@@ -2,7 +2,7 @@
 
 Why it exists: a randomly initialised raw-waveform conv encoder gives phase-dependent frames (at
 init the cosine between adjacent 20 ms frames of synthetic speech is 0.30, the same as between
-frames of *different* utterances; ``egs/mini_tts/RESULTS.md``), so wav2vec 2.0's quantized targets
+frames of *different* utterances; ``docs/experiments/mini-tts-w2v2-plateau.md``), so wav2vec 2.0's quantized targets
 carry no structure until the encoder has learned a magnitude-like representation, which takes
 thousands of large-batch updates. Log-mel filterbanks are phase-invariant from the first step, so a
 small model has something to predict at once. Filterbank front-ends for contrastive/masked
