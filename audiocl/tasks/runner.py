@@ -18,6 +18,7 @@ loop counters, RNG state and sampler position); a finished run is a no-op that r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -25,14 +26,14 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from audiocl.config import config_to_dict
-from audiocl.errors import ConfigError, TrainingInterrupted
+from audiocl.errors import ConfigError, TrainingError, TrainingInterrupted
 from audiocl.tasks.checkpoint_history import choose_resume_checkpoint
 from audiocl.tasks.checkpointing import (
     AtomicCheckpointIO,
@@ -258,6 +259,21 @@ def summarize(layout: ExpLayout, task: pl.LightningModule | None, trainer: pl.Tr
     return out
 
 
+@contextlib.contextmanager
+def named_worker_deaths(cfg: TrainerConfig) -> Iterator[None]:
+    """A data-loader worker killed by the OOM killer or a signal: say which and what to change."""
+    try:
+        yield
+    except RuntimeError as exc:
+        text = str(exc)
+        if "DataLoader worker" not in text or ("killed by signal" not in text and "exited unexpectedly" not in text):
+            raise
+        raise TrainingError(
+            f"a data-loader worker died: {text.splitlines()[0]}. Usually the out-of-memory killer; lower "
+            f"trainer.num_workers (now {cfg.num_workers}) or the batch size (data.max_batch_seconds), then re-run "
+            "the same command to resume from the last checkpoint.") from None
+
+
 def run_training(task: pl.LightningModule, cfg: TrainerConfig, exp_dir: str | Path, *, config: Any = None,
                  callbacks: Sequence[pl.Callback] = (), title: str = "", **trainer_overrides: Any) -> dict[str, Any]:
     """Fit ``task`` under ``exp_dir``, resuming from ``last.ckpt`` when it exists; return the final metrics."""
@@ -274,7 +290,8 @@ def run_training(task: pl.LightningModule, cfg: TrainerConfig, exp_dir: str | Pa
     if ckpt is not None:
         log.info("resuming from %s", ckpt)
     start = time.time()
-    trainer.fit(task, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    with named_worker_deaths(cfg):
+        trainer.fit(task, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     wall = time.time() - start
     metrics: dict[str, Any] = {}
     if trainer.is_global_zero:

@@ -212,3 +212,46 @@ def test_sigterm_to_the_pretrain_command_exits_143_and_resumes(tone_data_dir, tm
     again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     assert torch.load(ckpt, weights_only=True)["global_step"] == 12
+
+
+def test_under_slurm_a_signal_requeues_the_job(tone_data_dir, tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "scontrol.log"
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    with pytest.raises(TrainingInterrupted, match="the SLURM job was requeued"):
+        _train(_items(tone_data_dir), tmp_path / "exp", 8, callbacks=[SignalAt(3, signal.SIGUSR1)])
+    assert log.read_text().split() == ["requeue", "4242"]
+
+
+class _DiesInWorker(torch.utils.data.Dataset):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, key):
+        if torch.utils.data.get_worker_info() is not None:
+            os.kill(os.getpid(), signal.SIGKILL)  # what the out-of-memory killer does
+        return self.inner[key]
+
+
+class _DyingWorkerTask(ToyTask):
+    def train_dataloader(self):
+        from audiocl.tasks.runner import make_loader
+
+        loader = super().train_dataloader()
+        return make_loader(_DiesInWorker(loader.dataset), loader.batch_sampler, loader.collate_fn, num_workers=1)
+
+
+def test_a_killed_data_loader_worker_is_a_named_error(tone_data_dir, tmp_path):
+    from audiocl.errors import TrainingError
+
+    task = _DyingWorkerTask(_items(tone_data_dir), max_steps=2)
+    with pytest.raises(TrainingError, match="data-loader worker died.*num_workers"):
+        run_training(task, _cfg(2), tmp_path / "exp", config={"toy": 1})
