@@ -20,7 +20,10 @@ from audiocl.data.datadir import (
 )
 from audiocl.errors import AudioReadError, DataDirError, SampleRateError
 
-from .conftest import write_lines
+
+
+def write_lines(path, lines: list[str]) -> None:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
 def _lines(path):
@@ -28,8 +31,8 @@ def _lines(path):
 
 
 # ---------------------------------------------------------------- load / save
-def test_load_valid_dir(make_datadir):
-    d = make_datadir()
+def test_load_valid_dir(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     assert validate_data_dir(d) == []
     dd = DataDir.load(d)
     assert dd.utt_ids == sorted(dd.utt_ids) and len(dd) == 6
@@ -74,8 +77,8 @@ def test_save_without_speakers_and_many_bad_lines(tmp_path):
     assert "utt2spk: 450 more problem line(s) not listed" in errs
 
 
-def test_segments_read_audio_and_save(make_datadir, tmp_path):
-    d = make_datadir(num_spk=1, per_spk=1)
+def test_segments_read_audio_and_save(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data", num_spk=1, per_spk=1)
     rec_path = DataDir.load(d).wav_scp["spk0-utt0"]
     ref, _ = sf.read(rec_path, dtype="float32")
     seg_dir = tmp_path / "seg"
@@ -101,8 +104,8 @@ def _errors(d):
     return validate_data_dir(d)
 
 
-def test_duplicate_ids(make_datadir):
-    d = make_datadir()
+def test_duplicate_ids(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     lines = _lines(d / "text")
     write_lines(d / "text", lines[:2] + [lines[1]] + lines[2:])
     errs = _errors(d)
@@ -119,8 +122,8 @@ def test_duplicate_ids(make_datadir):
     assert len(text_lines) == 5 and not any(line.startswith("spk0-utt1 ") for line in text_lines)
 
 
-def test_wrong_sample_rate_in_datadir(make_datadir):
-    d = make_datadir(sample_rate=8000)
+def test_wrong_sample_rate_in_datadir(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data", sample_rate=8000)
     rep = check_data_dir(d, check_audio=True, sample_rate=16000)
     assert rep.errors == [] and any("6 at 8000 Hz" in w and "resampled" in w for w in rep.warnings)
     dd = DataDir.load(d)
@@ -129,16 +132,16 @@ def test_wrong_sample_rate_in_datadir(make_datadir):
         dd.read_audio("spk0-utt0", sample_rate=16000, strict_sample_rate=True)
 
 
-def test_unsorted(make_datadir):
-    d = make_datadir()
+def test_unsorted(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     lines = _lines(d / "utt2spk")
     write_lines(d / "utt2spk", [lines[1], lines[0]] + lines[2:])
     errs = _errors(d)
     assert any("utt2spk line 2: utterance spk0-utt0 comes after spk0-utt1" in e and "LC_ALL=C sort" in e for e in errs)
 
 
-def test_too_few_fields_and_too_many(make_datadir):
-    d = make_datadir()
+def test_too_few_fields_and_too_many(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     lines = _lines(d / "utt2spk")
     lines[2] = "spk0-utt2"
     lines[3] = "spk1-utt0 spk1 extra"
@@ -148,8 +151,8 @@ def test_too_few_fields_and_too_many(make_datadir):
     assert any("utt2spk line 4: utterance spk1-utt0: expected at most 2 fields, found 3" in e for e in errs)
 
 
-def test_missing_from_some_file(make_datadir):
-    d = make_datadir()
+def test_missing_from_some_file(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     write_lines(d / "text", _lines(d / "text")[1:])
     write_lines(d / "utt2style", _lines(d / "utt2style") + ["zzz-extra fast"])
     errs = _errors(d)
@@ -157,8 +160,8 @@ def test_missing_from_some_file(make_datadir):
     assert any("utt2style line 7: utterance zzz-extra is not in utt2spk" in e for e in errs)
 
 
-def test_text_not_utf8_reports_line_and_byte_offset(make_datadir):
-    d = make_datadir()
+def test_text_not_utf8_reports_line_and_byte_offset(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     raw = (d / "text").read_bytes().split(b"\n")
     raw[3] = b"spk1-utt0 HELLO \xff\xfe WORLD"
     (d / "text").write_bytes(b"\n".join(raw))
@@ -170,8 +173,8 @@ def test_text_not_utf8_reports_line_and_byte_offset(make_datadir):
     assert DataDir.load(d, validate=False).text["spk1-utt1"] == "HELLO WORLD 4"
 
 
-def test_segments_problems(make_datadir, tmp_path):
-    d = make_datadir(num_spk=1, per_spk=1)
+def test_segments_problems(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data", num_spk=1, per_spk=1)
     rec = DataDir.load(d).wav_scp["spk0-utt0"]
     s = tmp_path / "segbad"
     s.mkdir()
@@ -189,8 +192,8 @@ def test_segments_problems(make_datadir, tmp_path):
     assert validate_data_dir(s) == []
 
 
-def test_segments_outside_recording_and_stale_utt2dur(make_datadir, tmp_path):
-    d = make_datadir(num_spk=1, per_spk=1)  # one 0.5 s recording
+def test_segments_outside_recording_and_stale_utt2dur(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data", num_spk=1, per_spk=1)  # one 0.5 s recording
     rec = DataDir.load(d).wav_scp["spk0-utt0"]
     s = tmp_path / "segs"
     s.mkdir()
@@ -208,12 +211,12 @@ def test_segments_outside_recording_and_stale_utt2dur(make_datadir, tmp_path):
     assert rep.errors == [] and any("utt2dur line 1: spk0-utt0 says 0.9 s, audio has 0.500 s" in w for w in rep.warnings)
 
 
-def test_spk2utt_mismatch_and_prefix_warning(make_datadir):
-    d = make_datadir()
+def test_spk2utt_mismatch_and_prefix_warning(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     write_lines(d / "spk2utt", ["spk0 spk0-utt0 spk0-utt1", "spk1 spk1-utt0 spk1-utt1 spk1-utt2"])
     errs = _errors(d)
     assert any("spk2utt line 1: speaker spk0: utterances differ from utt2spk (e.g. spk0-utt2)" in e for e in errs)
-    d2 = make_datadir("d2")
+    d2 = data_dir_builder(tmp_path / "d2")
     lines = _lines(d2 / "utt2spk")
     write_lines(d2 / "utt2spk", [line.replace("spk0", "spk0", 1).split()[0] + " alice" if "spk0" in line else line
                                  for line in lines])
@@ -223,8 +226,8 @@ def test_spk2utt_mismatch_and_prefix_warning(make_datadir):
     assert any("do not start with their speaker id" in w and "spk0-utt0 -> alice" in w for w in rep.warnings)
 
 
-def test_missing_audio_and_check_audio(make_datadir):
-    d = make_datadir()
+def test_missing_audio_and_check_audio(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     dd = DataDir.load(d)
     missing = dd.wav_scp["spk0-utt2"]
     (tmp := dd.wav_scp["spk1-utt0"])
@@ -238,8 +241,8 @@ def test_missing_audio_and_check_audio(make_datadir):
     assert any(e.startswith("wav.scp line 4: recording spk1-utt0: cannot decode audio") for e in errs)
 
 
-def test_crlf_and_empty_line(make_datadir):
-    d = make_datadir()
+def test_crlf_and_empty_line(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     (d / "utt2style").write_bytes((d / "utt2style").read_bytes().replace(b"\n", b"\r\n"))
     write_lines(d / "text", _lines(d / "text")[:2] + [""] + _lines(d / "text")[2:])
     (d / "utt2spk").write_bytes(b"\xef\xbb\xbf" + (d / "utt2spk").read_bytes())
@@ -253,17 +256,17 @@ def test_crlf_and_empty_line(make_datadir):
     assert b"\r" not in (d / "utt2style").read_bytes()
 
 
-def test_missing_mandatory_files(tmp_path, make_datadir):
+def test_missing_mandatory_files(tmp_path, data_dir_builder):
     with pytest.raises(DataDirError, match="does not exist"):
         validate_data_dir(tmp_path / "nope")
-    d = make_datadir()
+    d = data_dir_builder(tmp_path / "data")
     (d / "utt2spk").unlink()
     assert any("utt2spk is missing" in e for e in _errors(d))
 
 
 # ---------------------------------------------------------------- fix
-def test_fix_drops_and_reports_with_backup(make_datadir):
-    d = make_datadir()
+def test_fix_drops_and_reports_with_backup(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     orig = {p.name: p.read_bytes() for p in d.iterdir()}
     text = _lines(d / "text")
     write_lines(d / "text", [text[1], text[0]] + text[3:] + ["zzz-only-in-text HI"])  # unsorted, spk0-utt2 missing
@@ -293,8 +296,8 @@ def test_fix_drops_and_reports_with_backup(make_datadir):
     assert orig.keys() <= {p.name for p in d.iterdir()}
 
 
-def test_fix_killed_midway_loses_nothing(make_datadir, monkeypatch):
-    d = make_datadir()
+def test_fix_killed_midway_loses_nothing(data_dir_builder, monkeypatch, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     text = _lines(d / "text")
     write_lines(d / "text", text[1:])  # spk0-utt0 missing -> several files change
     (d / "spk2utt").unlink()
@@ -324,8 +327,8 @@ def test_fix_killed_midway_loses_nothing(make_datadir, monkeypatch):
 
 
 # ---------------------------------------------------------------- split / subset
-def test_split_by_speaker_and_utterance(make_datadir):
-    d = make_datadir(num_spk=3, per_spk=3)
+def test_split_by_speaker_and_utterance(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data", num_spk=3, per_spk=3)
     parts = split_data_dir(d, 2)
     assert parts == [d / "split2" / "1", d / "split2" / "2"]
     spk_sets = [set(DataDir.load(p).utt2spk.values()) for p in parts]
@@ -342,8 +345,8 @@ def test_split_by_speaker_and_utterance(make_datadir):
         split_data_dir(d, 4)
 
 
-def test_subset(make_datadir, tmp_path):
-    d = make_datadir(num_spk=2, per_spk=5)
+def test_subset(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data", num_spk=2, per_spk=5)
     first = subset_data_dir(d, tmp_path / "first", num=3, first=True)
     assert first.utt_ids == ["spk0-utt0", "spk0-utt1", "spk0-utt2"]
     r1 = subset_data_dir(d, tmp_path / "r1", num=4, seed=3).utt_ids
@@ -363,8 +366,8 @@ def test_subset(make_datadir, tmp_path):
 
 
 # ---------------------------------------------------------------- utt2dur
-def test_utt2dur_from_headers_and_bad_audio(make_datadir):
-    d = make_datadir()
+def test_utt2dur_from_headers_and_bad_audio(data_dir_builder, tmp_path):
+    d = data_dir_builder(tmp_path / "data")
     durs = compute_utt2dur(d)
     assert durs["spk0-utt0"] == pytest.approx(0.5) and durs["spk1-utt2"] == pytest.approx(1.0)
     assert validate_data_dir(d) == []
@@ -379,8 +382,8 @@ def test_utt2dur_from_headers_and_bad_audio(make_datadir):
 
 
 # ---------------------------------------------------------------- CLI
-def test_cli_validate_fix_split_subset(make_datadir, tmp_path, capsys):
-    d = make_datadir()
+def test_cli_validate_fix_split_subset(data_dir_builder, tmp_path, capsys):
+    d = data_dir_builder(tmp_path / "data")
     assert main(["validate-data", str(d)]) == 0
     lines = _lines(d / "utt2spk")
     write_lines(d / "utt2spk", [lines[1], lines[0]] + lines[2:])

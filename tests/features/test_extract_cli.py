@@ -16,21 +16,9 @@ from audiocl.features import extractors as ext_mod
 from audiocl.features.writers import FeatureReader
 
 
-def _datadir(path, wavs, segments=None):
-    path.mkdir(parents=True, exist_ok=True)
-    utts = sorted(segments) if segments else sorted(wavs)
-    (path / "wav.scp").write_text("".join(f"{k} {wavs[k]}\n" for k in sorted(wavs)))
-    (path / "utt2spk").write_text("".join(f"{u} spk1\n" for u in utts))
-    (path / "spk2utt").write_text("spk1 " + " ".join(utts) + "\n")
-    (path / "text").write_text("".join(f"{u} HELLO\n" for u in utts))
-    if segments:
-        (path / "segments").write_text("".join(f"{u} {r} {s} {e}\n" for u, (r, s, e) in sorted(segments.items())))
-    return path
-
-
-def test_datadir_ark_matches_library_and_updates_datadir(tmp_path, write_tone, capsys):
+def test_datadir_ark_matches_library_and_updates_datadir(tmp_path, write_tone, capsys, data_dir_builder):
     wavs = {f"u{i}": write_tone(f"w/u{i}.wav", seconds=0.5 + 0.25 * i, seed=i) for i in range(3)}
-    dd = _datadir(tmp_path / "data" / "train", wavs)
+    dd = data_dir_builder(tmp_path / "data" / "train", recordings=wavs)
     assert main(["extract", str(dd), "--no-progress"]) == 0
     feats = kaldiio.load_scp(str(dd / "feats.scp"))
     assert list(feats) == ["u0", "u1", "u2"]
@@ -44,10 +32,10 @@ def test_datadir_ark_matches_library_and_updates_datadir(tmp_path, write_tone, c
     assert "3 of 3 utterances" in capsys.readouterr().err
 
 
-def test_nj2_npy_equals_nj1_and_segments(tmp_path, write_tone):
+def test_nj2_npy_equals_nj1_and_segments(tmp_path, write_tone, data_dir_builder):
     wavs = {f"r{i}": write_tone(f"w/r{i}.wav", seconds=1.0, seed=i) for i in range(2)}
     segments = {f"r{i}-{j}": (f"r{i}", 0.25 * j, 0.25 * j + 0.25) for i in range(2) for j in range(4)}
-    dd = _datadir(tmp_path / "dd", wavs, segments)
+    dd = data_dir_builder(tmp_path / "dd", recordings=wavs, segments=segments)
     args = ["--type", "mfcc", "--num-ceps", "20", "--num-mel-bins", "30", "--no-progress", "--no-update-data-dir"]
     assert main(["extract", str(dd), "--out", str(tmp_path / "o1"), *args]) == 0
     assert main(["extract", str(dd), "--out", str(tmp_path / "o2"), "--nj", "2", "--format", "npy", *args]) == 0
@@ -161,9 +149,9 @@ def test_extractor_plugin_point(tmp_path, write_tone, monkeypatch):
     assert "type: toy" in (tmp_path / "o" / "feature_info.yaml").read_text()
 
 
-def test_broken_data_dir_is_refused_before_any_output(tmp_path, write_tone, capsys):
+def test_broken_data_dir_is_refused_before_any_output(tmp_path, write_tone, capsys, data_dir_builder):
     wavs = {f"u{i}": write_tone(f"w/u{i}.wav", seconds=0.5, seed=i) for i in range(2)}
-    dd = _datadir(tmp_path / "dd", wavs)
+    dd = data_dir_builder(tmp_path / "dd", recordings=wavs)
     (dd / "utt2spk").write_text("u1 spk1\nu0 spk1\nu0 spk2\n")  # unsorted, and u0 listed twice
     assert main(["extract", str(dd), "--no-progress"]) == 1
     err = capsys.readouterr().err
