@@ -48,7 +48,10 @@ def _write_wav2vec2_release(cfg, state: Mapping[str, Any], head: Mapping[str, An
         raise ConfigError(f"converted {source_format} weights have keys the audiocl model lacks: {unknown[:8]}")
     full = {k: state.get(k, v) for k, v in fresh.items()}
     initialised = sorted(k for k in fresh if k not in state and not k.startswith("objective."))
-    model.load_state_dict(full, strict=True)
+    try:
+        model.load_state_dict(full, strict=True)
+    except RuntimeError as exc:
+        raise ConfigError(f"{source_format} weights do not fit the config read with them: {str(exc)[-300:]}") from None
     save_release(model, {"ssl_type": "wav2vec2", "model": config_to_dict(cfg)}, out)
     if head:
         save_file({k: v.detach().contiguous().clone() for k, v in head.items()}, str(out / "ctc_head.safetensors"))
@@ -90,15 +93,18 @@ def infer_torchaudio_config(sd: Mapping[str, Any]) -> dict[str, Any]:
     layer_norm = "feature_extractor.conv_layers.1.layer_norm.weight" in sd
     layers = len({k.split(".")[3] for k in sd if k.startswith("encoder.transformer.layers.")})
     dim = int(sd["encoder.feature_projection.projection.weight"].shape[0])
+    pre = "encoder.transformer.pos_conv_embed.conv."
+    pos = sd.get(pre + "weight_v", sd.get(pre + "parametrizations.weight.original1"))
+    if pos is None:
+        raise ConfigError("torchaudio state dict has no positional convolution weights; give SRC.json with "
+                          "the wav2vec2_model arguments")
     return dict(
         extractor_mode="layer_norm" if layer_norm else "group_norm", extractor_conv_layer_config=conv,
         extractor_conv_bias="feature_extractor.conv_layers.0.conv.bias" in sd,
         encoder_embed_dim=dim, encoder_num_layers=layers, encoder_num_heads=max(1, dim // 64),
         encoder_ff_interm_features=int(sd["encoder.transformer.layers.0.feed_forward.intermediate_dense.weight"].shape[0]),
         encoder_layer_norm_first=layer_norm,
-        encoder_pos_conv_kernel=int(sd["encoder.transformer.pos_conv_embed.conv.weight_v"].shape[2])
-        if "encoder.transformer.pos_conv_embed.conv.weight_v" in sd else 128,
-        encoder_pos_conv_groups=16,
+        encoder_pos_conv_kernel=int(pos.shape[2]), encoder_pos_conv_groups=dim // int(pos.shape[1]),
     )
 
 
