@@ -117,3 +117,17 @@ def test_the_checker_catches_a_made_up_flag(rt):
     assert _flags("--expdir DIR") == [("any recipe", "--expdir")]
     assert _has("recipe librispeech", "--base-url", rt) and not _has("recipe mini_tts", "--base-url", rt)
     assert not _has("recipe mini_tts", "--pretrain-config", rt)  # what the stages README used to show
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_help_lists_every_option(recipe, rt):
+    """Every variable run.sh defines before the template (its corpus knobs and presets) and every knob a stage
+    declares is listed by --help, so --help is the full list of what the command line accepts."""
+    run_sh = (rt.repo / "egs" / recipe / "run.sh").read_text()
+    names = set(re.findall(r"^([a-z][a-z0-9_]*)=", run_sh.split('. "$AUDIOCL_ROOT/recipes/template.sh"')[0], re.M))
+    names.discard("help_message")
+    for stage in (rt.repo / "recipes" / "stages").glob("[0-9][0-9]_*.sh"):
+        names |= set(re.findall(r"^knob ([a-z][a-z0-9_]*) ", stage.read_text(), re.M))
+    assert {"num_utts", "base_url", "iemocap_root"} & names and "ssl_type" in names
+    unlisted = sorted(n for n in names if not _has(f"recipe {recipe}", "--" + n.replace("_", "-"), rt))
+    assert not unlisted, f"egs/{recipe}/run.sh --help does not list: {unlisted}"
