@@ -127,6 +127,8 @@ def feature_config_from_args(args: argparse.Namespace):
         return signal_config(plugin.name, options, config_file=args.feat_config, sample_rate=args.sample_rate)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(plugin.config_class)
               if getattr(args, f.name, None) is not None}
+    if plugin.trigger and plugin.trigger not in values:
+        raise ConfigError(f"--type {plugin.name} needs --{plugin.trigger.replace('_', '-')}")
     return plugin.config_class(**values)
 
 

@@ -135,7 +135,7 @@ class _ToyConfig:
         return _ToyExtractor(self.toy_scale)
 
 
-def test_extractor_plugin_point(tmp_path, write_tone, monkeypatch):
+def test_extractor_plugin_point(tmp_path, write_tone, monkeypatch, capsys):
     monkeypatch.setattr(ext_mod, "_REGISTRY", dict(ext_mod._REGISTRY))
     ext_mod.register_extractor(ext_mod.ExtractorPlugin(
         name="toy", help="toy plug-in", config_class=_ToyConfig, trigger="toy_scale"))
@@ -147,6 +147,8 @@ def test_extractor_plugin_point(tmp_path, write_tone, monkeypatch):
     np.testing.assert_allclose(feats[:, 0], 3 * (audio[:8000].reshape(25, 320) ** 2).mean(1), rtol=1e-5)
     assert isinstance(ext_mod.build_extractor(_ToyConfig(1.0)), _ToyExtractor)
     assert "type: toy" in (tmp_path / "o" / "feature_info.yaml").read_text()
+    assert main(["extract", str(wav), "--out", str(tmp_path / "p"), "--type", "toy"]) == 1
+    assert "--type toy needs --toy-scale" in capsys.readouterr().err
 
 
 def test_broken_data_dir_is_refused_before_any_output(tmp_path, write_tone, capsys, data_dir_builder):
