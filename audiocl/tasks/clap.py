@@ -286,6 +286,19 @@ def build_task(cfg: CLAPTrainConfig, exp_dir: str | Path) -> CLAPTask:
     return CLAPTask(cfg, model, texts, feats, loader, len(data.utts))
 
 
+def init_release(cfg: CLAPTrainConfig, exp_dir: str | Path) -> Path:
+    """The untrained baseline: the model as initialised with ``trainer.seed``, saved as ``exp_dir/release``."""
+    import lightning.pytorch as pl
+
+    from audiocl.config import save_config
+
+    pl.seed_everything(cfg.trainer.seed, verbose=False)
+    model = init_upstream_tower(cfg)
+    Path(exp_dir).mkdir(parents=True, exist_ok=True)
+    save_config(cfg, Path(exp_dir) / "config.yaml")
+    return save_clap_release(model.eval(), Path(exp_dir) / "release")
+
+
 def run_clap_training(cfg: CLAPTrainConfig, exp_dir: str | Path) -> dict[str, Any]:
     """Train under ``exp_dir`` (resumable), then write the release to ``exp_dir/release``."""
     if cfg.trainer.num_threads > 0:

@@ -34,8 +34,9 @@ from audiocl.errors import AudioReadError, DataDirError
 log = logging.getLogger(__name__)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file; a bad line is a :class:`DataDirError` naming file and line."""
+def read_jsonl(path: Path, key: str = "utt") -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file, each an object with ``key``; a bad line is a :class:`DataDirError`
+    naming file and line."""
     rows = []
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -45,8 +46,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataDirError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "utt" not in row:
-                raise DataDirError(f"{path}:{n}: expected an object with an 'utt' key")
+            if not isinstance(row, dict) or key not in row:
+                raise DataDirError(f"{path}:{n}: expected an object with an {key!r} key")
             rows.append(row)
     return rows
 

@@ -105,7 +105,7 @@ def _compa(model: CLAPModel, data_dir: Path, index: dict[str, int], audio: torch
     path = data_dir / "compa_pairs.jsonl"
     if not path.is_file():
         return {}
-    rows = [r for r in read_jsonl(path) if r.get("utt_a") in index and r.get("utt_b") in index]
+    rows = [r for r in read_jsonl(path, key="utt_a") if r.get("utt_a") in index and r.get("utt_b") in index]
     by_kind: dict[str, list[dict]] = {}
     for r in rows:
         by_kind.setdefault(str(r.get("kind", "")), []).append(r)

@@ -56,6 +56,13 @@ def write_clap_dir(root: Path, num: int = 24, seed: int = 0, seconds: float = 1.
     for name, lines in (("wav.scp", wav_scp), ("text", text), ("utt2spk", utt2spk), ("utt2labels", labels)):
         (root / name).write_text("\n".join(sorted(lines)) + "\n")
     (root / "spk2utt").write_text("\n".join(f"{u.split()[0]} {u.split()[0]}" for u in sorted(utt2spk)) + "\n")
+    (root / "utt2first").write_text("\n".join(sorted(f"{u.split()[0]} {json.loads(lab.split(' ', 1)[1])['events'][0]['kind']}"
+                                                      for u, lab in zip(wav_scp, labels))) + "\n")
+    (root / "zeroshot_labels.json").write_text(json.dumps({"first": names}))
+    (root / "compa_pairs.jsonl").write_text("".join(
+        json.dumps({"kind": "order", "utt_a": f"clip{i:03d}", "utt_b": f"clip{i + 1:03d}",
+                    "caption_a": text[i].split(" ", 1)[1], "caption_b": text[i + 1].split(" ", 1)[1]}) + "\n"
+        for i in range(0, num - 1, 2)))
     (root / "captions.jsonl").write_text("".join(json.dumps(c) + "\n" for c in caps))
     (root / "hard_negatives.jsonl").write_text("".join(json.dumps(h) + "\n" for h in hard))
     return root
