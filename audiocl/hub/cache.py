@@ -25,10 +25,14 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+import platformdirs
+from filelock import FileLock, Timeout
 
 from audiocl.errors import AudioclError
 from audiocl.utils.io import atomic_write_text
@@ -46,8 +50,6 @@ def default_root() -> Path:
     env = os.environ.get(CACHE_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("audiocl", appauthor=False))
 
 
@@ -187,8 +189,6 @@ class ModelCache:
         return release
 
     def staging_dir(self, prefix: str) -> Path:
-        import tempfile
-
         self.tmp.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{prefix}.", dir=self.tmp))
 
@@ -200,8 +200,6 @@ class ModelCache:
         A lock that cannot be taken (timeout, read-only or lock-less file system) is not an error:
         the download goes on unlocked, because atomic renames, not the lock, keep the cache correct.
         """
-        from filelock import FileLock, Timeout
-
         if timeout is None:
             timeout = float(os.environ.get(LOCK_TIMEOUT_ENV, "3600"))
         lock = FileLock(str(self.root / "locks" / f"{name}.lock"))

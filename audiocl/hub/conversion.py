@@ -21,8 +21,17 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
+from safetensors.torch import load_file, save_file
+
+from audiocl import models
+from audiocl.config import config_to_dict
 from audiocl.errors import AudioclError, ConfigError
+from audiocl.hub.convert_fairseq import load_fairseq_checkpoint
+from audiocl.hub.convert_hf import config_from_hf, convert_hf_state_dict, fit_codevectors
+from audiocl.hub.convert_torchaudio import config_from_torchaudio, convert_torchaudio_state_dict
 from audiocl.hub.formats import detect_format, load_weights_only
+from audiocl.hub.release import export_checkpoint, save_release
 from audiocl.utils.io import atomic_write_text
 
 VOCAB_FILES = ("vocab.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
@@ -33,13 +42,6 @@ _STANDARD_STRIDE = {10: 5, 8: 4, 4: 2, 3: 2, 2: 2}
 
 def _write_wav2vec2_release(cfg, state: Mapping[str, Any], head: Mapping[str, Any], out: Path,
                             vocab: Mapping[str, Path], source_format: str) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    from audiocl import models
-    from audiocl.config import config_to_dict
-    from audiocl.hub.release import save_release
-
     torch.manual_seed(0)
     model = models.build("wav2vec2", cfg)
     fresh = model.state_dict()
@@ -63,12 +65,8 @@ def _write_wav2vec2_release(cfg, state: Mapping[str, Any], head: Mapping[str, An
 
 def _hf_head_and_state(folder: Path):
     """``(cfg, pretraining state, lm_head)`` of an HF wav2vec 2.0 folder (safetensors preferred)."""
-    from audiocl.hub.convert_hf import config_from_hf, convert_hf_state_dict, fit_codevectors
-
     cfg = config_from_hf(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     if (folder / "model.safetensors").is_file():
-        from safetensors.torch import load_file
-
         sd = load_file(str(folder / "model.safetensors"))
     else:
         sd = load_weights_only(folder / "pytorch_model.bin")
@@ -158,12 +156,8 @@ def convert_to_release(src: str | Path, out: str | Path, fmt: str = "auto",
             if (root / name).is_file():
                 shutil.copyfile(root / name, out / name)
     elif fmt == "checkpoint":
-        from audiocl.hub.release import export_checkpoint
-
         export_checkpoint(src, out)
     elif fmt == "fairseq":
-        from audiocl.hub.convert_fairseq import load_fairseq_checkpoint
-
         cfg, state, extra = load_fairseq_checkpoint(src, target="pretraining")
         head = {k.removeprefix("proj."): v for k, v in extra.items()}  # w2v_encoder.proj: the CTC head
         _write_wav2vec2_release(cfg, state, head, out, _vocab_beside(src, extras), "fairseq")
@@ -171,8 +165,6 @@ def convert_to_release(src: str | Path, out: str | Path, fmt: str = "auto",
         cfg, state, head = _hf_head_and_state(src)
         _write_wav2vec2_release(cfg, state, head, out, _vocab_beside(src, extras), "hf")
     elif fmt == "torchaudio":
-        from audiocl.hub.convert_torchaudio import config_from_torchaudio, convert_torchaudio_state_dict
-
         sd = load_weights_only(src)
         sidecar = src.with_suffix(".json")
         kwargs = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else infer_torchaudio_config(sd)

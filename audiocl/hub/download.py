@@ -29,6 +29,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+import urllib3
+from tqdm.auto import tqdm
+
 from audiocl.errors import ChecksumError, DownloadError
 from audiocl.hub.cache import ModelCache
 
@@ -109,10 +113,6 @@ def _check_space(directory: Path, needed: int | None, url: str) -> None:
 
 def _attempt(session, url: str, partial: Path, opts: DownloadOptions, label: str) -> "hashlib._Hash":
     """One request continuing ``partial``; returns the sha256 of the complete file or raises ``_Retry``."""
-    import requests
-    import urllib3
-    from tqdm.auto import tqdm
-
     offset = partial.stat().st_size if partial.exists() else 0
     headers = {"Range": f"bytes={offset}-", "Accept-Encoding": "identity"} if offset else {"Accept-Encoding": "identity"}
     try:
@@ -213,8 +213,6 @@ def _finish(url: str, partial: Path, actual: str, opts: DownloadOptions, cache: 
 
 
 def _transfer(url: str, partial: Path, opts: DownloadOptions, label: str) -> "hashlib._Hash":
-    import requests
-
     last = ""
     with requests.Session() as session:
         session.headers["User-Agent"] = "audiocl-hub/1.0"

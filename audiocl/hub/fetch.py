@@ -26,7 +26,7 @@ from audiocl.hub.conversion import convert_to_release
 from audiocl.hub.download import Blob, DownloadOptions, download_blob
 from audiocl.hub.formats import detect_format
 from audiocl.hub.hf import fetch_snapshot, parse_hf_ref
-from audiocl.hub.registry import RegistryEntry
+from audiocl.hub.registry import RegistryEntry, lookup
 from audiocl.utils.io import atomic_write_text
 
 OFFLINE_ENVS = ("AUDIOCL_OFFLINE", "HF_HUB_OFFLINE")
@@ -169,8 +169,6 @@ def fetch_local(path: Path, cache: ModelCache) -> Path:
 
 def fetch(ref: str, cache: ModelCache, opts: DownloadOptions, *, network: bool | str = True) -> Path:
     """Dispatch on the kind of reference; ``network="forbidden"`` makes a miss an error (DDP ranks > 0)."""
-    from audiocl.hub.registry import lookup
-
     text = str(ref).strip()
     if not text:
         raise ConfigError("empty model reference: give a release dir, a checkpoint, a URL, a registry name "

@@ -17,6 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from audiocl.errors import AudioclError
 
 FORMATS = ("release", "checkpoint", "hf", "fairseq", "torchaudio", "archive")
@@ -45,8 +47,6 @@ def is_archive(path: Path) -> bool:
 
 def load_weights_only(path: Path) -> Any:
     """``torch.load(weights_only=True)``; what it refuses is an :class:`AudioclError`, never a full unpickle."""
-    import torch
-
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=is_torch_zip(path))
     except Exception as exc:  # UnpicklingError, truncated file, not a torch file

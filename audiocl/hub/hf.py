@@ -92,6 +92,7 @@ def _check_etag(path: Path, etag: str | None, what: str) -> tuple[str, bool]:
 
 def fetch_snapshot(ref: HfRef, cache: ModelCache, *, allow_unverified: bool = False) -> HfSnapshot:
     """Download the files of ``ref`` into a staging folder of ``cache`` and verify each one."""
+    # huggingface_hub is imported only when an hf: reference misses the cache (it is slow to import)
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError
 

@@ -21,15 +21,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
+
 from audiocl.hub.cache import ModelCache
 from audiocl.hub.download import DownloadOptions
 from audiocl.hub.fetch import fetch
+from audiocl.hub.release import load_release
 
 
 def _local_rank() -> int | None:
     """This process's rank on its node when ``torch.distributed`` runs more than one process, else ``None``."""
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
         return None
     for name in ("LOCAL_RANK", "SLURM_LOCALID"):
@@ -45,8 +46,6 @@ def resolve(ref: str | Path, options: DownloadOptions | None = None, *, cache: M
     rank = _local_rank()
     if rank is None:
         return fetch(str(ref), cache, opts)
-    import torch.distributed as dist
-
     if rank == 0:
         try:
             return fetch(str(ref), cache, opts)
@@ -58,6 +57,4 @@ def resolve(ref: str | Path, options: DownloadOptions | None = None, *, cache: M
 
 def from_pretrained(ref: str | Path, *, map_location: Any = "cpu", options: DownloadOptions | None = None):
     """Load the model behind ``ref`` (whatever :func:`audiocl.hub.release.load_release` returns for it)."""
-    from audiocl.hub.release import load_release
-
     return load_release(resolve(ref, options), map_location=map_location)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
-import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,28 +32,16 @@ class _CreatesFile:
         return (open, (self.path, "w"))
 
 
-def _fairseq_state(model) -> dict[str, torch.Tensor]:
-    """fairseq's names for an audiocl Wav2Vec2ForPretraining (the inverse of the converter's table)."""
-    out = {}
-    for k, v in model.state_dict().items():
-        if k.startswith("objective."):
-            continue
-        k = k.removeprefix("wav2vec2.")
-        k = re.sub(r"feature_extractor\.convs\.(\d+)", r"feature_extractor.conv_layers.\1.0", k)
-        k = re.sub(r"feature_extractor\.norms\.(\d+)", r"feature_extractor.conv_layers.\1.2", k)
-        k = k.replace("feature_norm.", "layer_norm.").replace("feature_proj.", "post_extract_proj.")
-        k = k.replace("encoder.pos_conv.", "encoder.pos_conv.0.").replace("feed_forward.", "")
-        k = k.replace("attention.out_proj", "self_attn.out_proj").replace("attn_layer_norm", "self_attn_layer_norm")
-        if k == "quantizer.codevectors":
-            out["quantizer.vars"] = v.reshape(1, -1, v.shape[-1])
-            continue
-        m = re.fullmatch(r"(encoder\.layers\.\d+)\.attention\.qkv\.(weight|bias)", k)
-        if m:
-            for name, part in zip("qkv", v.chunk(3, dim=0)):
-                out[f"{m.group(1)}.self_attn.{name}_proj.{m.group(2)}"] = part
-            continue
-        out[k] = v
-    return out
+def _load_fairseq_test_helpers():
+    """The fairseq converter tests already write audiocl weights out in fairseq's names; reuse them."""
+    path = Path(__file__).resolve().parents[1] / "models" / "test_fairseq_convert.py"
+    spec = importlib.util.spec_from_file_location("_fairseq_convert_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_fairseq_state = _load_fairseq_test_helpers()._to_fairseq_names
 
 
 def _fairseq_model():
