@@ -6,7 +6,7 @@ section (``## <exp>``) and each decode set a row, so the file reads like ESPnet'
 ``egs2/*/RESULTS.md``: ``|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|``. Summary tables come first:
 the pretraining runs (``exp/*/metrics.json`` of ``audiocl pretrain``), the number of updates of every
 trained model (so that "same number of updates" can be read off the file), pretrained vs scratch CTC,
-and the classification experiments side by side.
+the classification experiments side by side, and their mean over cross-validation folds.
 
 Only what a re-run of the same configuration reproduces goes into a table (no wall-clock times, no
 paths), so a committed block can be compared with a fresh run of the command that produced it.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from pathlib import Path
 from typing import Iterable
 
@@ -147,6 +148,29 @@ def classification_comparison_table(exp_root: str | Path) -> str:
     return "\n".join(["|experiment|eval set|Utts|UA|WA|macro-F1|", "|---|---|---|---|---|---|"] + rows)
 
 
+def fold_mean_table(exp_root: str | Path) -> str:
+    """Cross-validation summary: for experiments ``<name>_fold<k>_train`` scored on ``fold<k>_test`` (IEMOCAP's
+    leave-one-session-out, stage 6 names), UA / WA / macro-F1 as mean ± std over the folds, the number
+    emotion-recognition papers report. Folds without a score are left out and the count says so."""
+    exp_root = Path(exp_root)
+    folds: dict[str, list[dict]] = {}
+    for exp in sorted(exp_root.glob("*_fold*_train")):
+        match = re.fullmatch(r"(.+)_fold(\d+)_train", exp.name)
+        m = _load(exp / f"eval_fold{match.group(2)}_test" / "metrics.json") if match else None
+        if m and "ua" in m:
+            folds.setdefault(match.group(1), []).append(m)
+    if not folds:
+        return ""
+    rows = ["|experiment|folds|UA|WA|macro-F1|", "|---|---|---|---|---|"]
+    for name, ms in folds.items():
+        cells = []
+        for key in ("ua", "wa", "macro_f1"):
+            vals = [100.0 * m[key] for m in ms]
+            cells.append(f"{statistics.fmean(vals):.1f} ± {statistics.pstdev(vals):.1f}")
+        rows.append(f"|{name}|{len(ms)}|" + "|".join(cells) + "|")
+    return "\n".join(rows)
+
+
 def collect_results(exp_root: str | Path) -> str:
     """Markdown for ``exp_root``: the summary tables, then every ``<exp>/<decode_or_eval dir>/metrics.json``."""
     exp_root = Path(exp_root)
@@ -172,6 +196,7 @@ def collect_results(exp_root: str | Path) -> str:
         ("Updates per trained model", training_table(exp_root)),
         ("CTC: pretrained upstream vs the same architecture from scratch", ssl_comparison_table(exp_root)),
         ("Utterance classification (UA = mean per-class recall)", classification_comparison_table(exp_root)),
+        ("Utterance classification, mean ± std over the cross-validation folds", fold_mean_table(exp_root)),
     ):
         if table:
             summary.append(f"### {title}\n\n{table}\n")

@@ -56,3 +56,22 @@ def test_block_holds_no_wall_time_or_path_and_a_rerun_leaves_the_file_unchanged(
     assert "a hand-written line" in first and "|10pct|test|" in first
     assert main(["collect-results", "--exp", str(exp), "--results", str(results)]) == 0
     assert results.read_text() == first
+
+
+def test_fold_mean_averages_each_fold_on_its_own_test_session(tmp_path):
+    from audiocl.metrics.results import fold_mean_table
+
+    exp = tmp_path / "exp"
+    for k, ua in ((1, 0.5), (2, 0.7)):
+        _write(exp / f"emo_fbank_fold{k}_train" / f"eval_fold{k}_test" / "metrics.json",
+               {"num_utts": 10, "ua": ua, "wa": ua, "macro_f1": ua})
+        # a score on another fold's test set must not enter the mean
+        _write(exp / f"emo_fbank_fold{k}_train" / "eval_fold9_test" / "metrics.json",
+               {"num_utts": 10, "ua": 0.0, "wa": 0.0, "macro_f1": 0.0})
+    _write(exp / "emo_pretrained_fold1_train" / "eval_fold1_test" / "metrics.json",
+           {"num_utts": 10, "ua": 0.9, "wa": 0.8, "macro_f1": 0.7})
+    table = fold_mean_table(exp)
+    assert "|emo_fbank|2|60.0 ± 10.0|60.0 ± 10.0|60.0 ± 10.0|" in table
+    assert "|emo_pretrained|1|90.0 ± 0.0|80.0 ± 0.0|70.0 ± 0.0|" in table
+    assert "Utterance classification, mean ± std over the cross-validation folds" in collect_results(exp)
+    assert fold_mean_table(tmp_path / "no_such_dir") == ""
