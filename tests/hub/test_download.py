@@ -189,3 +189,24 @@ def test_http_errors_are_user_errors(server, hub_env):
         resolve(server.url + "/missing.pt", _opts(allow_unverified=True))
     with pytest.raises(AudioclError, match="registry name"):
         resolve("no-such-model-name")
+
+
+def test_cache_and_models_commands(server, hub_env, tiny_release, capsys):
+    from audiocl.cli.main import main
+
+    _, tar = tiny_release
+    url = server.url + "/t.tar.gz"
+    server.files["/t.tar.gz"] = tar
+    assert main(["download", url, "--sha256", hashlib.sha256(tar).hexdigest(), "--quiet"]) == 0
+    release = Path(capsys.readouterr().out.strip())
+    assert (release / "model.safetensors").is_file()
+    assert main(["cache", "ls"]) == 0 and url in capsys.readouterr().out
+    assert main(["cache", "verify"]) == 0
+    (release / "config.yaml").write_text((release / "config.yaml").read_text() + "# edited\n")
+    assert main(["cache", "verify"]) == 1 and "does not match" in capsys.readouterr().err
+    assert main(["cache", "rm", url]) == 0
+    assert not release.exists() and not list((hub_env / "blobs").iterdir())
+    assert main(["cache", "rm", url]) == 1
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "wav2vec2-base-fairseq" in out and "wav2vec2-base-960h-hf" in out
