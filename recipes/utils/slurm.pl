@@ -3,4 +3,5 @@
 #   slurm.pl [--mem 4G] [--num-threads N] [--gpu N] [--time T] [--partition P] [--max-jobs-run N]
 #            [--sbatch-args "..."] [--poll true] JOB=1:N exp/log/name.JOB.log COMMAND [ARGS with JOB...]
 # Logic and documentation: audiocl/recipe/launcher.py (started by launcher.sh, shared with run.pl).
-. "$(dirname "${BASH_SOURCE[0]}")/launcher.sh" slurm "$@"
+__here=${BASH_SOURCE[0]%/*}; [ "$__here" != "${BASH_SOURCE[0]}" ] || __here=.   # its folder, without dirname
+. "$__here/launcher.sh" slurm "$@"
