@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -118,3 +119,25 @@ def data_dir_builder():
     shared by many tests) can use it with ``tmp_path_factory``.
     """
     return build_data_dir
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 2 MiB tmpfs when this process may mount one (root on Linux), else ``None`` (tests then make the
+    write fail with ENOSPC themselves)."""
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        yield None
+        return
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        yield None
+        return
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

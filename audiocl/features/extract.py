@@ -36,6 +36,7 @@ from audiocl.features.extract_inputs import ExtractItem, collect_inputs, split_i
 from audiocl.features.extractors import SignalFeatureExtractor, build_extractor, is_signal_config, plugin_name
 from audiocl.features.writers import make_writer, merge_index_files
 from audiocl.utils.io import atomic_write_text
+from audiocl.utils.storage import storage_errors
 
 __all__ = ["BadInput", "ExtractItem", "ExtractOptions", "ExtractResult", "collect_inputs", "run_extraction",
            "split_items", "update_data_dir"]
@@ -148,7 +149,8 @@ def run_job(index: int, items: list[ExtractItem], feature_config, opts: ExtractO
     bad: list[BadInput] = []
     stats = CmvnStats() if opts.compute_cmvn else None
     done = 0
-    with writer:
+    target = out_dir / f"feats.{index}.ark" if opts.fmt == "ark" else out_dir
+    with storage_errors(target, what="features"), writer:  # a full disk: named, partial output removed
         for start in range(0, len(items), opts.batch_size):
             batch = []
             for item in items[start:start + opts.batch_size]:

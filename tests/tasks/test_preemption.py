@@ -117,24 +117,6 @@ def test_no_good_checkpoint_is_a_named_error_without_traceback(micro_run, tone_d
     assert "Traceback" not in err
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    """A 2 MiB tmpfs when this process may mount one (root on Linux), else ``None``."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        yield None
-        return
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        yield None
-        return
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
 def test_checkpoint_save_on_a_full_disk_is_named_and_keeps_the_previous(tmp_path, small_fs, monkeypatch):
     from audiocl.tasks.checkpointing import AtomicCheckpointIO
 
