@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from audiocl.recipe.launcher import LauncherOptions
+from audiocl.recipe.jobs import LauncherOptions
 
 DOCS = ["recipes/stages/README.md", "recipes/README.md", "README.md", "docs/distributed.md",
         "egs/mini_tts/conf/README.md", "egs/librispeech/conf/README.md", "egs/iemocap/conf/README.md"]

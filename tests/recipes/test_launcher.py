@@ -7,7 +7,7 @@ import re
 import pytest
 
 from audiocl.errors import RecipeError
-from audiocl.recipe.launcher import parse_args
+from audiocl.recipe.jobs import parse_args
 
 
 def test_parse_range_log_and_kaldi_quoting():
