@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from audiocl.losses.dbpm import DBPMConfig, DynamicBadPairMining
-from audiocl.models.ts_contrastive import TSContrastiveConfig, TSContrastiveModel
+from audiocl.ts.config import TSContrastiveConfig
+from audiocl.ts.model import TSContrastiveModel
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ weight-averaged encoder for ``encode(..., encoding_window='full_series')``.
 Both arms see the same normalised arrays (``audiocl.ts.data.load_ucr_uea_normalised``, TS2Vec's
 per-dataset rule) and are scored by the same protocol (``audiocl.ts.evaluate.evaluate_embeddings``:
 TS2Vec's SVM grid and a linear probe), so only the representation learner differs. Our arm is the
-recipe's own run (``audiocl.ts.recipe.run_one``), so it is what ``python -m audiocl.ts.recipe run`` gives.
+recipe's own run (``audiocl.ts.ucr_uea.run_one``), so it is what ``audiocl ts-recipe run`` gives.
 
 This is why the published column alone is not enough: the paper reports one run per dataset, and
 its code's run-to-run spread on these small test sets is several points. Running the authors' code
@@ -33,10 +33,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audiocl.models.ts_contrastive import default_iters
+from audiocl.ts.config import default_iters
 from audiocl.ts.data import load_ucr_uea_normalised
-from audiocl.ts.evaluate import evaluate_embeddings, mean_std
-from audiocl.ts.recipe import TS2VEC_PUBLISHED, format_mean_std, run_one
+from audiocl.ts.evaluate import evaluate_embeddings, format_mean_std, mean_std
+from audiocl.ts.ucr_uea import run_one
+from audiocl.ts.ucr_uea_results import TS2VEC_PUBLISHED
 from audiocl.utils.io import atomic_write_text
 
 ARMS = ("ours", "peer")

@@ -6,8 +6,8 @@
 
 Input files: ``.ts`` (sktime/UEA format), ``.npy`` (``(N, T)`` or ``(N, T, C)``, NaN = missing /
 padding), ``.csv`` / ``.tsv`` (one univariate series per row, label in the first column unless
-``--no-label``). Argument parsing only; the work is in :mod:`audiocl.models.ts_contrastive` and
-:mod:`audiocl.ts.tstcc` (``method=ts_tcc``, ``--config configs/ts/ts_tcc.yaml``).
+``--no-label``). Argument parsing only; the work is in :mod:`audiocl.ts` (``audiocl.ts.factory``
+builds the model of ``method``: ts2vec, simclr or ts_tcc).
 """
 
 from __future__ import annotations
@@ -15,43 +15,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 
-from audiocl.errors import TimeSeriesInputError
-
-
-def load_series_file(path: Path, has_label: bool = True) -> np.ndarray:
-    from audiocl.ts.data import as_3d, from_csv, read_ts_file
-
-    if not path.is_file():
-        raise TimeSeriesInputError(f"{path}: no such file")
-    if path.suffix == ".ts":
-        return read_ts_file(path)[0]
-    if path.suffix == ".npy":
-        return as_3d(np.load(path, allow_pickle=False), what=str(path))
-    if path.suffix in (".csv", ".tsv", ".txt"):
-        return from_csv(path, label_column=0 if has_label else None)[0]
-    raise TimeSeriesInputError(f"{path}: unsupported extension {path.suffix!r} (use .ts, .npy, .csv or .tsv)")
-
-
-def _pretrain(args) -> int:
+def _pretrain(args: argparse.Namespace) -> int:
     from audiocl.config import resolve_config
-    from audiocl.ts.data import Normalizer, check_series
-    from audiocl.ts.tstcc import TSPretrainConfig, build_model
+    from audiocl.ts.config import TSPretrainConfig
+    from audiocl.ts.data import load_series_file
+    from audiocl.ts.factory import fit_model
 
     X = load_series_file(args.train, not args.no_label)
-    check_series(X, what=str(args.train))
     cfg = resolve_config(TSPretrainConfig, presets=args.config or [], overrides=args.overrides)
-    norm = Normalizer().fit(X)
-    model = build_model(cfg, X.shape[2]).fit(norm.transform(X), verbose=True)
+    model, norm = fit_model(cfg, X, what=str(args.train), verbose=True)
     model.save(args.out, extra={"normalizer": norm.to_dict()})
     print(f"trained {model.history[-1]['iters']} iterations in {model.train_seconds:.1f}s -> {args.out}")
     return 0
 
 
-def _encode(args) -> int:
-    from audiocl.ts.data import Normalizer, check_series
-    from audiocl.ts.tstcc import load_model
+def _encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from audiocl.ts.data import Normalizer, check_series, load_series_file
+    from audiocl.ts.factory import load_model
     from audiocl.utils.io import atomic_path
 
     model, meta = load_model(args.model)
@@ -67,7 +50,7 @@ def _encode(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ts-pretrain", help="contrastive pretraining (TS2Vec / SimCLR / TS-TCC, optional DBPM) on a time-series file")
     p.add_argument("--train", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="model folder (model.safetensors, config.yaml, meta.json)")

@@ -101,11 +101,13 @@ def temporal_contrast(z1: Tensor, z2: Tensor, v1: Tensor, v2: Tensor, objective:
     return _masked_mean(per, has, dim=1), logs
 
 
-def _pool(z: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-    """Max-pool kernel 2 over time; a pooled step is valid if any of its inputs is."""
-    zz = z.masked_fill(~v.unsqueeze(-1), float("-inf")).transpose(1, 2)
-    zz = F.max_pool1d(zz, kernel_size=2).transpose(1, 2)
-    vv = F.max_pool1d(v.float().unsqueeze(1), kernel_size=2).squeeze(1) > 0
+def masked_max_pool_steps(z: Tensor, valid: Tensor, kernel: int = 2) -> tuple[Tensor, Tensor]:
+    """Max-pool ``z`` ``(B, T, D)`` over time with kernel = stride = ``kernel`` (a trailing remainder
+    is dropped), ignoring invalid steps. A pooled step is valid if any of its inputs is; invalid
+    pooled steps are 0. Returns ``(z_pooled, valid_pooled)``."""
+    zz = z.masked_fill(~valid.unsqueeze(-1), float("-inf")).transpose(1, 2)
+    zz = F.max_pool1d(zz, kernel_size=kernel).transpose(1, 2)
+    vv = F.max_pool1d(valid.float().unsqueeze(1), kernel_size=kernel).squeeze(1) > 0
     return torch.nan_to_num(zz, neginf=0.0).masked_fill(~vv.unsqueeze(-1), 0.0), vv
 
 
@@ -148,8 +150,8 @@ def hierarchical_contrastive_loss(
             if lg:
                 logs["temporal_acc"] = lg.get("acc", float("nan"))
         levels += 1
-        z1, v1 = _pool(z1, v1)
-        z2, v2 = _pool(z2, v2)
+        z1, v1 = masked_max_pool_steps(z1, v1)
+        z2, v2 = masked_max_pool_steps(z2, v2)
     if z1.shape[1] == 1:
         if alpha != 0:
             inst, _ = instance_contrast(z1, z2, v1, v2, objective, similarity)
@@ -183,4 +185,4 @@ def nt_xent_loss(h1: Tensor, h2: Tensor, objective: ContrastiveObjective | None 
     return LossOutput(loss=per.mean(), per_sample=per, logs=out.logs)
 
 
-__all__ = ["hierarchical_contrastive_loss", "instance_contrast", "temporal_contrast", "nt_xent_inputs", "nt_xent_loss"]
+__all__ = ["hierarchical_contrastive_loss", "instance_contrast", "masked_max_pool_steps", "temporal_contrast", "nt_xent_inputs", "nt_xent_loss"]

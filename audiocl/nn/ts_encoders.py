@@ -36,6 +36,12 @@ from torch import Tensor, nn
 from audiocl.errors import ConfigError
 
 
+def empty_steps(x: Tensor) -> Tensor:
+    """``(B, T)`` bool, ``True`` where every channel is NaN: padding after a series' end, or a step
+    with no observation at all (what the contrastive models pass as ``padding_mask``)."""
+    return torch.isnan(x).all(dim=-1)
+
+
 def missing_mask(x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
     """``(B, T)`` bool, ``True`` where a step is missing (any NaN channel) or padded."""
     miss = torch.isnan(x).any(dim=-1)
@@ -259,6 +265,7 @@ __all__ = [
     "TransformerTSEncoder",
     "TSEncoderConfig",
     "build_ts_encoder",
+    "empty_steps",
     "masked_max_pool",
     "masked_mean_pool",
     "missing_mask",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -45,16 +46,26 @@ class TSDataset:
         return self.X.shape[2]
 
 
+def pad_series(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """Series given as per-channel 1-D arrays (lengths may differ, also between the channels of one
+    series) -> ``(N, T_max, C)`` float32, NaN after the end of each channel. Every row must have the
+    same number of channels (the callers check it, naming their input)."""
+    n = len(rows)
+    c = len(rows[0]) if n else 0
+    t = max((len(ch) for row in rows for ch in row), default=0)
+    out = np.full((n, t, c), np.nan, dtype=np.float32)
+    for i, row in enumerate(rows):
+        for j, ch in enumerate(row):
+            out[i, : len(ch), j] = ch
+    return out
+
+
 def nested_to_padded(df) -> tuple[np.ndarray, np.ndarray]:
     """sktime ``nested_univ`` DataFrame (cells = pd.Series) -> ``(N, T_max, C)`` NaN-padded + lengths."""
     n, c = df.shape
     cells = [[np.asarray(df.iat[i, j], dtype=np.float32) for j in range(c)] for i in range(n)]
     lengths = np.array([max(len(s) for s in row) for row in cells], dtype=np.int64)
-    out = np.full((n, int(lengths.max()) if n else 0, c), np.nan, dtype=np.float32)
-    for i, row in enumerate(cells):
-        for j, s in enumerate(row):
-            out[i, : len(s), j] = s
-    return out, lengths
+    return pad_series(cells), lengths
 
 
 def read_ts_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -99,13 +110,7 @@ def read_ts_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             cases.append(dims)
     if not cases:
         raise TimeSeriesInputError(f"{path}: no cases after @data")
-    n, c = len(cases), len(cases[0])
-    t = max(len(d) for row in cases for d in row)
-    X = np.full((n, t, c), np.nan, dtype=np.float32)
-    for i, row in enumerate(cases):
-        for j, d in enumerate(row):
-            X[i, : len(d), j] = d
-    return X, np.asarray(labels if has_label else [""] * n).astype(str)
+    return pad_series(cases), np.asarray(labels if has_label else [""] * len(cases)).astype(str)
 
 
 def load_ucr_uea(name: str, split: str) -> TSDataset:
@@ -139,11 +144,7 @@ def as_3d(X, *, what: str = "X") -> np.ndarray:
         chans = {a.shape[1] for a in arrs if a.ndim == 2}
         if any(a.ndim != 2 for a in arrs) or len(chans) != 1:
             raise TimeSeriesInputError(f"{what}: every series must be (T,) or (T, C) with one channel count, got shapes {[a.shape for a in arrs[:5]]}")
-        t = max(a.shape[0] for a in arrs)
-        out = np.full((len(arrs), t, chans.pop()), np.nan, dtype=np.float32)
-        for i, a in enumerate(arrs):
-            out[i, : a.shape[0]] = a
-        return out
+        return pad_series([a.T for a in arrs])
     arr = np.asarray(X, dtype=np.float32)
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -179,12 +180,29 @@ def from_csv(path: str | Path, *, label_column: int | None = 0, delimiter: str |
     return as_3d([np.asarray(r) for r in rows], what=str(path)), (np.asarray(labels) if label_column is not None else None)
 
 
-def series_lengths(X: np.ndarray) -> np.ndarray:
-    """Length of each series = index after its last step with any finite value."""
+def series_lengths(X: np.ndarray, minimum: int = 0) -> np.ndarray:
+    """Length of each series = index after its last step with any finite value (at least ``minimum``:
+    the models use 1, so that a batch of all-NaN rows still has one step to encode)."""
     finite = np.isfinite(X).any(axis=2)
     rev = finite[:, ::-1]
     last = X.shape[1] - np.argmax(rev, axis=1)
-    return np.where(finite.any(axis=1), last, 0).astype(np.int64)
+    return np.maximum(np.where(finite.any(axis=1), last, 0), minimum).astype(np.int64)
+
+
+def load_series_file(path: str | Path, has_label: bool = True) -> np.ndarray:
+    """Series of a file as ``(N, T, C)``: ``.ts`` (sktime/UEA format), ``.npy`` (``(N, T)`` or
+    ``(N, T, C)``, NaN = missing / padding) or ``.csv`` / ``.tsv`` / ``.txt`` (one univariate series
+    per row, the label in the first column unless ``has_label`` is false). Labels are dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise TimeSeriesInputError(f"{path}: no such file")
+    if path.suffix == ".ts":
+        return read_ts_file(path)[0]
+    if path.suffix == ".npy":
+        return as_3d(np.load(path, allow_pickle=False), what=str(path))
+    if path.suffix in (".csv", ".tsv", ".txt"):
+        return from_csv(path, label_column=0 if has_label else None)[0]
+    raise TimeSeriesInputError(f"{path}: unsupported extension {path.suffix!r} (use .ts, .npy, .csv or .tsv)")
 
 
 def check_series(X: np.ndarray, *, what: str = "X", min_length: int = 2) -> None:
@@ -241,6 +259,11 @@ class Normalizer:
         self.std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0).astype(np.float32)
         return self
 
+    @classmethod
+    def identity(cls, n_channels: int) -> "Normalizer":
+        """A normaliser that leaves ``n_channels``-channel data unchanged."""
+        return cls(mean=np.zeros(n_channels, np.float32), std=np.ones(n_channels, np.float32))
+
     def transform(self, X: np.ndarray) -> np.ndarray:
         if self.mean is None:
             raise RuntimeError("Normalizer.transform before fit")
@@ -281,8 +304,10 @@ __all__ = [
     "check_series",
     "from_csv",
     "load_ucr_uea_normalised",
+    "load_series_file",
     "load_ucr_uea",
     "nested_to_padded",
+    "pad_series",
     "read_ts_file",
     "series_lengths",
     "sktime_data_dir",

@@ -16,34 +16,37 @@ training on clean pairs (what the corruption takes away, i.e. the most DBPM can 
 ``oracle``, trains only on the series whose pairs are not corrupted: what removing every bad pair
 perfectly reaches (DBPM with ``weighting=drop`` and full recall approaches it).
 
-``python -m audiocl.ts.dbpm_experiment --dataset ItalyPowerDemand --fraction 0.2 --mode swap --seeds 0 1 2``
+``audiocl ts-dbpm --dataset ItalyPowerDemand --fraction 0.2 --mode swap --seeds 0 1 2`` (stage 6 of
+``egs/ucr_uea/run.sh`` runs one such line per experiment of ``conf/dbpm_corrupt.txt``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 
 from audiocl.config import resolve_config
 from audiocl.losses.dbpm import flag_precision_recall
+from audiocl.errors import ConfigError
+from audiocl.ts.config import TSPretrainConfig
 from audiocl.ts.data import load_ucr_uea_normalised
-from audiocl.ts.evaluate import evaluate_embeddings, mean_std
-from audiocl.ts.tstcc import TSPretrainConfig, build_model
+from audiocl.ts.evaluate import evaluate_embeddings, format_mean_std
+from audiocl.ts.factory import build_model
 from audiocl.utils.io import atomic_write_text
 
 
 class PairCorruptor:
-    """``pair_hook`` for :class:`~audiocl.models.ts_contrastive.TSContrastiveModel`: replaces view-2 sources of the corrupted ids."""
+    """``pair_hook`` for :class:`~audiocl.ts.model.TSContrastiveModel`: replaces view-2 sources of the corrupted ids."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, fraction: float, mode: str, seed: int = 0):
         if mode not in ("noise", "swap"):
-            raise ValueError(f"mode must be 'noise' or 'swap', got {mode!r}")
+            raise ConfigError(f"mode must be 'noise' or 'swap', got {mode!r}")
         rng = np.random.default_rng(seed + 1000)
         n = X.shape[0]
         k = int(round(fraction * n))
@@ -87,7 +90,7 @@ def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str
     ``previous`` (a loaded result file) are kept, not re-run."""
     bad = [a for a in arms if a not in ARMS]
     if bad:
-        raise ValueError(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
+        raise ConfigError(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
     tr, te, xtr, xte, _ = load_ucr_uea_normalised(dataset)
     res: dict = dict(previous or {})
     res.update({"dataset": dataset, "fraction": fraction, "mode": mode, "seed": seed, "overrides": list(overrides)})
@@ -122,22 +125,56 @@ def run(dataset: str, fraction: float, mode: str, seed: int, overrides: list[str
             res["mean_stat_corrupted"] = float(np.nanmean(stat[corr.corrupted])) if corr.corrupted.any() else float("nan")
             res["mean_stat_clean"] = float(np.nanmean(stat[~corr.corrupted]))
         if out_dir is not None:  # after every arm, so a killed job keeps what finished
-            atomic_write_text(out_dir / f"{dataset}_{mode}_f{fraction}{tag}_seed{seed}.json", json.dumps(res, indent=1))
+            atomic_write_text(result_path(out_dir, dataset, mode, fraction, tag, seed), json.dumps(res, indent=1))
     return res
 
 
+def result_path(out_dir: Path, dataset: str, mode: str, fraction: float, tag: str, seed: int) -> Path:
+    """Where :func:`run` keeps one seed's result (the folder holds every experiment of a recipe)."""
+    return Path(out_dir) / f"{dataset}_{mode}_f{fraction}{tag}_seed{seed}.json"
+
+
+@dataclass
+class DBPMExperimentOptions:
+    """One corruption experiment over several seeds (``audiocl ts-dbpm``)."""
+
+    dataset: str = "ItalyPowerDemand"
+    fraction: float = 0.2
+    mode: str = "swap"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    arms: list[str] = field(default_factory=lambda: ["base", "dbpm"])
+    out: Path | None = None
+    """Folder for one JSON per seed; a seed whose file has every requested arm is not re-run."""
+    tag: str = ""
+    """Suffix of the result files (e.g. the overrides used)."""
+    overrides: list[str] = field(default_factory=list)
+
+
+def run_seeds(opts: DBPMExperimentOptions) -> Iterator[dict]:
+    """Run (or read back) each seed of the experiment, yielding its result."""
+    bad = [a for a in opts.arms if a not in ARMS]
+    if bad:
+        raise ConfigError(f"unknown arm(s) {bad}; choose from {', '.join(ARMS)}")
+    for seed in opts.seeds:
+        f = result_path(opts.out, opts.dataset, opts.mode, opts.fraction, opts.tag, seed) if opts.out else None
+        prev = json.loads(f.read_text()) if f is not None and f.is_file() else None
+        if prev is not None and all(f"{a}_svm_acc" in prev for a in opts.arms):
+            yield prev
+        else:
+            yield run(opts.dataset, opts.fraction, opts.mode, seed, opts.overrides, opts.out, opts.tag, tuple(opts.arms), prev)
+
+
+SUMMARY_KEYS = ("untrained_svm_acc", "clean_svm_acc", "base_svm_acc", "dbpm_svm_acc", "oracle_svm_acc",
+                "flag_last_precision", "flag_last_recall", "flag_ever_precision", "flag_ever_recall")
+
+
 def summarize(results: list[dict]) -> str:
-    keys = ["untrained_svm_acc", "clean_svm_acc", "base_svm_acc", "dbpm_svm_acc", "oracle_svm_acc", "flag_last_precision", "flag_last_recall", "flag_ever_precision", "flag_ever_recall"]
-    parts = []
-    for k in keys:
-        vals = [r[k] for r in results if k in r and r[k] == r[k]]
-        m, s = mean_std(vals)
-        parts.append(f"{k}={m:.3f}±{s:.3f}(n={len(vals)})")
-    return " ".join(parts)
+    """One line: mean ± std over seeds of every accuracy and flag statistic."""
+    return " ".join(f"{k}={format_mean_std([r[k] for r in results if k in r])}" for k in SUMMARY_KEYS)
 
 
-def report_markdown(folder: Path) -> str:
-    """One table row per (dataset, mode, fraction, DBPM settings) over the JSON files in ``folder``."""
+def _experiments(folder: Path) -> dict[tuple, list[dict]]:
+    """The result files of ``folder`` grouped by experiment: ``(dataset, mode, fraction, tag, overrides)``."""
     groups: dict[tuple, list[dict]] = {}
     for f in sorted(Path(folder).glob("*.json")):
         r = json.loads(f.read_text())
@@ -145,21 +182,23 @@ def report_markdown(folder: Path) -> str:
             continue
         prefix = f"{r['dataset']}_{r['mode']}_f{r['fraction']}"
         tag = re.sub(r"_seed\d+$", "", f.stem)[len(prefix):] if f.stem.startswith(prefix) else ""
-        settings = " ".join(o for o in r.get("overrides", []) if not o.startswith("num_threads"))
-        settings = settings or "defaults"
-        key = (r["dataset"], r["mode"], r["fraction"], f"{settings} (`{tag}`)" if tag else settings)
-        groups.setdefault(key, []).append(r)
+        groups.setdefault((r["dataset"], r["mode"], r["fraction"], tag, tuple(r.get("overrides", []))), []).append(r)
+    return groups
+
+
+def report_markdown(folder: Path) -> str:
+    """One table row per (dataset, mode, fraction, DBPM settings) over the JSON files in ``folder``."""
+    groups: dict[tuple, list[dict]] = {}
+    for (ds, mode, frac, tag, ov), rs in _experiments(folder).items():
+        settings = " ".join(o for o in ov if not o.startswith("num_threads")) or "defaults"
+        groups.setdefault((ds, mode, frac, f"{settings} (`{tag}`)" if tag else settings), []).extend(rs)
     lines = [
         "| dataset | corruption | fraction | settings | seeds | SVM acc untrained | SVM acc clean | SVM acc without DBPM | SVM acc with DBPM | SVM acc oracle (uncorrupted series only) | linear acc clean / without / with DBPM | flag precision (last epoch) | flag recall (last epoch) | precision (ever flagged) | recall (ever flagged) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(rs, k):
-        vals = [r[k] for r in rs if k in r and r[k] == r[k]]
-        if not vals:
-            return "—"
-        m, s = mean_std(vals)
-        return f"{m:.3f} ± {s:.3f}"
+        return format_mean_std([r[k] for r in rs if k in r], show_n=False)
 
     for (ds, mode, frac, ov), rs in sorted(groups.items()):
         lines.append(
@@ -171,35 +210,21 @@ def report_markdown(folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m audiocl.ts.dbpm_experiment")
-    p.add_argument("--dataset", default="ItalyPowerDemand")
-    p.add_argument("--fraction", type=float, default=0.2)
-    p.add_argument("--mode", choices=["noise", "swap"], default="swap")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--out", type=Path, default=None, help="folder for one JSON per seed (resumable)")
-    p.add_argument("--tag", default="", help="suffix for the result files (e.g. the overrides used)")
-    p.add_argument("--report", type=Path, default=None, help="print the markdown table of a result folder and exit")
-    p.add_argument("--arms", nargs="+", choices=ARMS, default=["base", "dbpm"],
-                   help="untrained / clean (no corruption, no DBPM) reference arms, base (corrupted), dbpm (corrupted + DBPM)")
-    p.add_argument("overrides", nargs="*")
-    args = p.parse_args(argv)
-    if args.report is not None:
-        print(report_markdown(args.report), end="")
-        return 0
-    results = []
-    for seed in args.seeds:
-        f = args.out / f"{args.dataset}_{args.mode}_f{args.fraction}{args.tag}_seed{seed}.json" if args.out else None
-        prev = json.loads(f.read_text()) if f is not None and f.is_file() else None
-        if prev is not None and all(f"{a}_svm_acc" in prev for a in args.arms):
-            r = prev
-        else:
-            r = run(args.dataset, args.fraction, args.mode, seed, args.overrides, args.out, args.tag, tuple(args.arms), prev)
-        results.append(r)
-        print(json.dumps(r), flush=True)
-    print(f"SUMMARY {args.dataset} mode={args.mode} fraction={args.fraction}: {summarize(results)}", flush=True)
-    return 0
+def report_commands(folder: Path) -> list[str]:
+    """``audiocl ts-dbpm`` lines that reproduce the results in ``folder``: one per experiment and set of
+    arms (seeds that ran the same arms share a line)."""
+    lines = []
+    for (ds, mode, frac, tag, ov), rs in sorted(_experiments(folder).items()):
+        by_arms: dict[tuple[str, ...], list[int]] = {}
+        for r in rs:
+            by_arms.setdefault(tuple(a for a in ARMS if f"{a}_svm_acc" in r), []).append(int(r["seed"]))
+        for arms, seeds in sorted(by_arms.items()):
+            lines.append(
+                f"audiocl ts-dbpm --dataset {ds} --mode {mode} --fraction {frac} --seeds {' '.join(map(str, sorted(seeds)))} "
+                f"--arms {' '.join(arms)} --out {folder}" + (f" --tag {tag}" if tag else "") + (f" -- {' '.join(ov)}" if ov else "")
+            )
+    return lines
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = ["ARMS", "DBPMExperimentOptions", "PairCorruptor", "report_commands", "report_markdown", "result_path", "run",
+           "run_seeds", "summarize"]

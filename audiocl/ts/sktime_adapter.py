@@ -35,24 +35,21 @@ import pandas as pd
 from sktime.transformations.base import BaseTransformer
 
 from audiocl.errors import TimeSeriesInputError
-from audiocl.ts.data import Normalizer, check_series
+from audiocl.nn.ts_encoders import TSEncoderConfig
+from audiocl.ts.config import TSPretrainConfig
+from audiocl.ts.data import Normalizer, as_3d, check_series
+from audiocl.ts.factory import fit_model, load_model
+from audiocl.ts.model import MODEL_FILES
+from audiocl.utils.io import atomic_write_bytes
 
 
-def _panel_to_ntc(X) -> np.ndarray:
+def _panel_to_ntc(X, what: str) -> np.ndarray:
     """sktime inner mtype (numpy3D ``(N, C, T)`` or df-list) -> our ``(N, T, C)`` NaN-padded."""
     if isinstance(X, np.ndarray):
         return np.ascontiguousarray(np.transpose(X, (0, 2, 1)), dtype=np.float32)
     if isinstance(X, list):
-        arrs = [np.asarray(df.to_numpy(dtype=float), dtype=np.float32) for df in X]
-        t = max(a.shape[0] for a in arrs)
-        c = arrs[0].shape[1]
-        out = np.full((len(arrs), t, c), np.nan, dtype=np.float32)
-        for i, a in enumerate(arrs):
-            if a.shape[1] != c:
-                raise TimeSeriesInputError(f"series {i} has {a.shape[1]} channels, series 0 has {c}")
-            out[i, : a.shape[0]] = a
-        return out
-    raise TimeSeriesInputError(f"unsupported inner container {type(X).__name__}")
+        return as_3d([df.to_numpy(dtype=float) for df in X], what=what)
+    raise TimeSeriesInputError(f"{what}: unsupported inner container {type(X).__name__}")
 
 
 class ContrastiveTransformer(BaseTransformer):
@@ -98,25 +95,15 @@ class ContrastiveTransformer(BaseTransformer):
 
     def __init__(self, method="ts2vec", encoder="dilated_cnn", repr_dim=320, hidden=64, depth=10, loss="infonce",
                  iters=0, batch_size=8, lr=1e-3, dbpm=False, normalize=True, random_state=None):
-        self.method = method
-        self.encoder = encoder
-        self.repr_dim = repr_dim
-        self.hidden = hidden
-        self.depth = depth
-        self.loss = loss
-        self.iters = iters
-        self.batch_size = batch_size
-        self.lr = lr
-        self.dbpm = dbpm
-        self.normalize = normalize
-        self.random_state = random_state
+        # sktime's contract: every constructor argument is stored unchanged under its own name
+        self.method, self.loss, self.dbpm = method, loss, dbpm
+        self.encoder, self.repr_dim, self.hidden, self.depth = encoder, repr_dim, hidden, depth
+        self.iters, self.batch_size, self.lr = iters, batch_size, lr
+        self.normalize, self.random_state = normalize, random_state
         super().__init__()
 
     # -- config ---------------------------------------------------------------------------------
-    def _model_config(self):
-        from audiocl.nn.ts_encoders import TSEncoderConfig
-        from audiocl.ts.tstcc import TSPretrainConfig
-
+    def _model_config(self) -> TSPretrainConfig:
         rs = self.random_state
         if rs is None:
             seed = 0
@@ -132,18 +119,14 @@ class ContrastiveTransformer(BaseTransformer):
 
     # -- sktime hooks -----------------------------------------------------------------------------
     def _fit(self, X, y=None):
-        from audiocl.ts.tstcc import build_model
-
-        arr = _panel_to_ntc(X)
-        check_series(arr, what="ContrastiveTransformer.fit X")
-        self.normalizer_ = Normalizer().fit(arr) if self.normalize else Normalizer(np.zeros(arr.shape[2], np.float32), np.ones(arr.shape[2], np.float32))
+        what = "ContrastiveTransformer.fit X"
+        arr = _panel_to_ntc(X, what)
+        self.model_, self.normalizer_ = fit_model(self._model_config(), arr, what=what, normalize=self.normalize)
         self.n_channels_ = int(arr.shape[2])
-        self.model_ = build_model(self._model_config(), self.n_channels_)
-        self.model_.fit(self.normalizer_.transform(arr))
         return self
 
     def _transform(self, X, y=None):
-        arr = _panel_to_ntc(X)
+        arr = _panel_to_ntc(X, "ContrastiveTransformer.transform X")
         if arr.shape[2] != self.n_channels_:
             raise TimeSeriesInputError(
                 f"ContrastiveTransformer.transform: X has {arr.shape[2]} channels, but fit saw {self.n_channels_}"
@@ -172,15 +155,13 @@ class ContrastiveTransformer(BaseTransformer):
                 state["n_channels"] = self.n_channels_
                 with tempfile.TemporaryDirectory() as tmp:
                     self.model_.save(tmp)
-                    for f in ("model.safetensors", "config.yaml", "meta.json"):
+                    for f in MODEL_FILES:
                         zf.write(Path(tmp) / f, f)
             zf.writestr("estimator.json", json.dumps(state, indent=1, default=float))
         return buf.getvalue()
 
     @classmethod
     def _from_archive(cls, data: bytes) -> "ContrastiveTransformer":
-        from audiocl.ts.tstcc import load_model
-
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = set(zf.namelist())
             if "estimator.json" not in names:
@@ -189,7 +170,7 @@ class ContrastiveTransformer(BaseTransformer):
             est = cls(**state["params"])
             if state["fitted"]:
                 with tempfile.TemporaryDirectory() as tmp:
-                    for f in ("model.safetensors", "config.yaml", "meta.json"):
+                    for f in MODEL_FILES:
                         (Path(tmp) / f).write_bytes(zf.read(f))
                     est.model_, _ = load_model(tmp)
                 est.normalizer_ = Normalizer.from_dict(state["normalizer"])
@@ -210,8 +191,6 @@ class ContrastiveTransformer(BaseTransformer):
         data = self._archive_bytes()
         if path is None:
             return (type(self), data)
-        from audiocl.utils.io import atomic_write_bytes
-
         path = Path(path)
         target = path if path.suffix == ".zip" else path.with_name(path.name + ".zip")
         atomic_write_bytes(target, data)

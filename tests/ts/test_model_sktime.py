@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from audiocl.errors import TimeSeriesInputError
-from audiocl.models.ts_contrastive import TSContrastiveConfig, TSContrastiveModel, default_iters
+from audiocl.ts.config import TSContrastiveConfig, default_iters
+from audiocl.ts.model import TSContrastiveModel
 from audiocl.nn.ts_encoders import TSEncoderConfig
 
 TINY = TSEncoderConfig(hidden=8, repr_dim=16, depth=2)
@@ -140,20 +141,34 @@ def test_sktime_pipeline_save_load_and_bad_input(tmp_path):
 
 
 def test_recipe_run_is_resumable_and_writes_results(tmp_path):
-    from audiocl.ts import recipe
+    from audiocl.cli.main import main
 
     ov = ["encoder.hidden=4", "encoder.repr_dim=8", "encoder.depth=1", "iters=3", "num_threads=1"]
-    assert recipe.main(["run", "--exp", str(tmp_path), "--datasets", "ItalyPowerDemand", "--seeds", "0", "--dbpm", "both", "--", *ov]) == 0
+    run = ["ts-recipe", "run", "--exp", str(tmp_path), "--datasets", "ItalyPowerDemand", "--seeds", "0"]
+    assert main([*run, "--dbpm", "both", "--", *ov]) == 0
     res = tmp_path / "ItalyPowerDemand" / "dbpm" / "seed0" / "result.json"
     first = json.loads(res.read_text())
     assert 0 <= first["svm_acc"] <= 1 and first["iters"] == 3
     mtime = res.stat().st_mtime_ns
-    assert recipe.main(["run", "--exp", str(tmp_path), "--datasets", "ItalyPowerDemand", "--seeds", "0", "--", *ov]) == 0
+    assert main([*run, "--", *ov]) == 0
     assert res.stat().st_mtime_ns == mtime  # finished runs are skipped
-    assert recipe.main(["collect", "--exp", str(tmp_path), "--out", str(tmp_path / "RESULTS.md")]) == 0
+    assert main(["ts-recipe", "collect", "--exp", str(tmp_path), "--out", str(tmp_path / "RESULTS.md")]) == 0
     md = (tmp_path / "RESULTS.md").read_text()
     assert "| ItalyPowerDemand | 67 / 1029 | 24 × 1 | 3 |" in md
-    assert recipe.main(["run", "--exp", str(tmp_path), "--datasets", "NoSuchSet", "--seeds", "0", "--", *ov]) == 1
+    # the commands that reproduce the table are generated from the result files
+    assert (f"audiocl ts-recipe run --exp {tmp_path} --datasets ItalyPowerDemand --seeds 0 --dbpm both -- "
+            + " ".join(ov)) in md
+    assert main(["ts-recipe", "run", "--exp", str(tmp_path), "--datasets", "NoSuchSet", "--seeds", "0", "--", *ov]) == 1
+
+
+def test_recipe_jobs_split_the_grid(tmp_path):
+    from audiocl.ts.ucr_uea import RecipeRunOptions, run_recipe
+
+    ov = ["encoder.hidden=4", "encoder.repr_dim=8", "encoder.depth=1", "iters=1", "num_threads=1"]
+    grid = dict(exp=tmp_path, datasets=["ItalyPowerDemand", "GunPoint"], seeds=[0, 1], dbpm="off", overrides=ov)
+    done = [[(r["dataset"], r["seed"]) for r in run_recipe(RecipeRunOptions(**grid, job=j, num_jobs=3))] for j in (1, 2, 3)]
+    assert sorted(sum(done, [])) == sorted((d, s) for d in grid["datasets"] for s in grid["seeds"])
+    assert [len(d) for d in done] == [2, 1, 1]
 
 
 def test_cli_pretrain_and_encode(tmp_path):

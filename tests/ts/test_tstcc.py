@@ -8,7 +8,10 @@ import torch
 
 from audiocl.config import resolve_config
 from audiocl.errors import ConfigError, TimeSeriesInputError
-from audiocl.ts.tstcc import TSPretrainConfig, TSTCCModel, build_model, load_model
+from audiocl.ts.config import TSPretrainConfig
+from audiocl.ts.factory import build_model, load_model
+from audiocl.ts.model import TSContrastiveModel
+from audiocl.ts.tstcc import TSTCCModel
 
 TINY = ["method=ts_tcc", "encoder.depth=1", "encoder.hidden=8", "encoder.repr_dim=16", "tstcc.hidden=8",
         "tstcc.depth=1", "tstcc.heads=2", "tstcc.mlp_dim=16", "batch_size=8", "num_threads=1"]
@@ -36,8 +39,6 @@ def test_preset_selects_tstcc():
     with pytest.raises(ConfigError):
         build_model(_cfg("tstcc.pool=0"), 1)
     # each class checks the methods it trains itself
-    from audiocl.models.ts_contrastive import TSContrastiveModel
-
     with pytest.raises(ConfigError, match="TSContrastiveModel: method must be one of ts2vec, simclr"):
         TSContrastiveModel(_cfg(), 1)
     with pytest.raises(ConfigError, match="TSTCCModel: method must be one of ts_tcc"):
@@ -49,7 +50,7 @@ def test_loss_step_shapes_with_nan_and_variable_length():
     X[2, 14:] = np.nan  # shorter series
     X[5, 3, 0] = np.nan  # missing value
     model = build_model(_cfg(), 1)
-    out = model.tstcc_output(torch.from_numpy(X), np.random.default_rng(0), torch.Generator().manual_seed(0))
+    out = model.loss_output(torch.from_numpy(X), np.random.default_rng(0), torch.Generator().manual_seed(0))
     assert out.per_sample.shape == (8,)
     assert torch.isfinite(out.per_sample).all()
     out.loss.backward()
@@ -59,7 +60,7 @@ def test_loss_step_shapes_with_nan_and_variable_length():
 def test_short_series_predict_fewer_steps():
     X, _ = _two_classes(6, 4)  # K = 6 > length - 1 = 3: K shrinks to 3
     model = build_model(_cfg(), 1)
-    out = model.tstcc_output(torch.from_numpy(X), np.random.default_rng(0), torch.Generator().manual_seed(0))
+    out = model.loss_output(torch.from_numpy(X), np.random.default_rng(0), torch.Generator().manual_seed(0))
     assert torch.isfinite(out.loss)
 
 
@@ -104,10 +105,11 @@ def test_sktime_adapter_accepts_tstcc():
 
 
 def test_dbpm_experiment_reference_arms_resume(tmp_path):
-    from audiocl.ts.dbpm_experiment import main, report_markdown
+    from audiocl.cli.main import main
+    from audiocl.ts.dbpm_experiment import report_commands, report_markdown
 
     ov = ["encoder.depth=1", "encoder.hidden=4", "encoder.repr_dim=8", "iters=2", "num_threads=1", "method=simclr"]
-    args = ["--dataset", "ItalyPowerDemand", "--fraction", "0.2", "--seeds", "0", "--out", str(tmp_path)]
+    args = ["ts-dbpm", "--dataset", "ItalyPowerDemand", "--fraction", "0.2", "--seeds", "0", "--out", str(tmp_path)]
     assert main([*args, "--arms", "untrained", "clean", "--", *ov]) == 0
     f = next(tmp_path.glob("*.json"))
     first = f.read_text()
@@ -121,10 +123,15 @@ def test_dbpm_experiment_reference_arms_resume(tmp_path):
     r = json.loads(f.read_text())
     assert r["oracle_train_series"] == 67 - round(0.2 * 67) and 0 <= r["oracle_svm_acc"] <= 1
     assert "| ItalyPowerDemand | swap | 0.2 |" in report_markdown(tmp_path)
+    assert report_commands(tmp_path) == [
+        f"audiocl ts-dbpm --dataset ItalyPowerDemand --mode swap --fraction 0.2 --seeds 0 --arms untrained clean base oracle "
+        f"--out {tmp_path} -- {' '.join(ov)}"]
+    assert main([*args, "--arms", "nonsense", "--", *ov]) == 1  # a user error, not a traceback
 
 
 def test_results_table_has_tstcc_columns():
-    from audiocl.ts.recipe import results_markdown, run_tag
+    from audiocl.ts.ucr_uea import run_tag
+    from audiocl.ts.ucr_uea_results import results_table
 
     assert run_tag("ts2vec", False) == "base" and run_tag("ts2vec", True) == "dbpm"
     assert run_tag("ts_tcc", False) == "ts_tcc" and run_tag("ts_tcc", True) == "ts_tcc_dbpm"
@@ -133,7 +140,7 @@ def test_results_table_has_tstcc_columns():
     results = [{**row, "dbpm": False, "seed": 0, "svm_acc": 0.9, "linear_acc": 0.8},
                {**row, "method": "ts_tcc", "dbpm": False, "seed": 0, "svm_acc": 0.7, "linear_acc": 0.6,
                 "overrides": ["num_threads=1", "method=ts_tcc"]}]
-    md = results_markdown(results)
+    md = results_table(results)
     line = next(x for x in md.splitlines() if x.startswith("| GunPoint"))
     cells = [c.strip() for c in line.split("|")[1:-1]]
     assert cells[4].startswith("0.900") and cells[5] == "—" and cells[6].startswith("0.700")

@@ -1,8 +1,9 @@
-# Stage 7: collect every result under $expdir into --results-file (default: RESULTS.md of the recipe) with
-# the notes of conf/results_note.md and the DBPM corruption table.
-: "${results_file:=RESULTS.md}"
+# Stage 7 (results): the UCR/UEA table and the DBPM corruption table from every result under $expdir, each
+# with the commands that reproduce it (generated from the result files). The default file is inside exp/
+# so that a quick run never rewrites the committed RESULTS.md; pass --results-file RESULTS.md to publish.
+
+knob results_file '$expdir/RESULTS.md' "the RESULTS.md to write"
 
 stage_results() {
-  python -m audiocl.ts.recipe collect --exp "$expdir" --out "$results_file" --note conf/results_note.md \
-    --dbpm-dir "$expdir/dbpm_corrupt"
+  audiocl ts-recipe collect --exp "$expdir" --out "$results_file" --dbpm-dir "$expdir/dbpm_corrupt"
 }

@@ -1,25 +1,23 @@
-"""Time-series contrastive model: numpy in, numpy out (``fit`` / ``encode`` / ``save`` / ``load``).
+"""The time-series contrastive model: numpy in, numpy out (``fit`` / ``encode`` / ``save`` / ``load``).
 
-Two objectives:
+Two methods (configs and their sources: :mod:`audiocl.ts.config`):
 
 - ``ts2vec`` — TS2Vec's hierarchical instance + temporal contrast on random overlapping crops with
   timestamp masking ("TS2Vec: Towards Universal Representation of Time Series", Yue et al., AAAI
-  2022). Paper/code defaults: repr 320, hidden 64, depth 10, batch 8, lr 1e-3 (AdamW),
-  200 iterations for sets with <= 100 000 values (N * T * C), else 600; max train length 3000.
-  TS2Vec's code also encodes with the equal-weight average of every iterate's weights
-  (``torch.optim.swa_utils.AveragedModel``); here that is ``weight_averaging=true``, off by default
-  because it did not help on the recipe's sets (``egs/ucr_uea/RESULTS.md``, notes).
+  2022). ``weight_averaging=true`` encodes with the equal-weight average of every iterate's weights,
+  as TS2Vec's code does (``torch.optim.swa_utils.AveragedModel``).
   Unequal lengths deliberately differ from TS2Vec's code, which centres each training series in
-  the padded length and lets padded steps into the loss and the max-pool. Here each batch is cut
-  to its longest series, and padding is masked out of the loss and the pooling. On PLAID that is
-  0.497 vs 0.310 SVM accuracy against the authors' code (n = 3), and 3.5 times less training time
-  (``benchmarks/ts2vec_peer.py``).
+  the padded length and lets padded steps into the loss and the max-pool: here each batch is cut
+  to its longest series, and padding is masked out of the loss and the pooling, so a short series
+  is represented by its own steps only and training does not spend time on padding.
 - ``simclr`` — NT-Xent on max-pooled embeddings of two augmented views (jitter, scaling,
   permutation, timestamp masking) through a 2-layer projection head ("A Simple Framework for
   Contrastive Learning of Visual Representations", Chen et al., 2020).
 
 The per-pair objective is any name from :mod:`audiocl.losses` (``loss``, ``loss_kwargs``), and
 ``dbpm=True`` wraps the per-sample losses in Dynamic Bad Pair Mining (:mod:`audiocl.losses.dbpm`).
+TS-TCC reuses this training loop through a subclass (:mod:`audiocl.ts.tstcc`); pick the class for a
+config with :func:`audiocl.ts.factory.build_model`.
 """
 
 from __future__ import annotations
@@ -27,9 +25,8 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -38,57 +35,16 @@ from torch.optim.swa_utils import AveragedModel
 
 from audiocl.errors import ConfigError, TimeSeriesInputError
 from audiocl.losses import get as get_objective
-from audiocl.losses.dbpm import DBPMConfig, DynamicBadPairMining
+from audiocl.losses.base import LossOutput
+from audiocl.losses.dbpm import DynamicBadPairMining
 from audiocl.losses.ts_hierarchical import hierarchical_contrastive_loss, nt_xent_loss
-from audiocl.nn.ts_encoders import TSEncoderConfig, build_ts_encoder, masked_max_pool
+from audiocl.nn.ts_encoders import build_ts_encoder, empty_steps, masked_max_pool
 from audiocl.ts.augment import OverlapCrop, SimCLRAugment, timestamp_mask
+from audiocl.ts.config import TSContrastiveConfig, default_iters
+from audiocl.ts.data import series_lengths
 
-
-@dataclass
-class TSContrastiveConfig:
-    """Every default of the time-series contrastive model (see module docstring for sources)."""
-
-    encoder: TSEncoderConfig = field(default_factory=TSEncoderConfig)
-    method: str = "ts2vec"
-    """``ts2vec`` or ``simclr``."""
-    loss: str = "infonce"
-    loss_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Empty = the method's default: temperature 1.0 for ts2vec (paper: plain softmax on dot
-    products), 0.2 for simclr."""
-    similarity: str = "dot"
-    """ts2vec pair score: ``dot`` (paper) or ``cosine``."""
-    alpha: float = 0.5
-    temporal_unit: int = 0
-    mask_prob: float = 0.5
-    batch_size: int = 8
-    lr: float = 1e-3
-    iters: int = 0
-    """0 = TS2Vec's rule: 200 if N * T * C <= 100 000 else 600."""
-    max_train_length: int = 3000
-    proj_dim: int = 128
-    """SimCLR projection-head output size."""
-    simclr_mask_prob: float = 0.1
-    """SimCLR: timestamp-masking probability per view (milder than TS2Vec's 0.5 because SimCLR's
-    views are already jittered, scaled and permuted)."""
-    weight_averaging: bool = False
-    """Release the mean of the encoder's weights over the initial and every later iterate
-    (``torch.optim.swa_utils.AveragedModel``, as TS2Vec's code does) instead of the last iterate.
-    Off by default: over 5 seeds it moved SVM accuracy by -0.024 (ArrowHead), -0.025 (BasicMotions),
-    +0.001 (GunPoint), +0.006 (ItalyPowerDemand), +0.002 (JapaneseVowels)."""
-    dbpm: bool = False
-    dbpm_cfg: DBPMConfig = field(default_factory=DBPMConfig)
-    seed: int = 0
-    num_threads: int = 0
-    """>0: call ``torch.set_num_threads`` in ``fit``/``encode`` (0 = leave torch's setting alone)."""
-
-
-def default_iters(X: np.ndarray) -> int:
-    """TS2Vec's iteration rule (``train.py``): 200 for data with <= 100 000 values, else 600."""
-    return 200 if X.size <= 100_000 else 600
-
-
-def _missing_steps(x: Tensor) -> Tensor:
-    return torch.isnan(x).all(dim=-1)
+MODEL_FILES = ("model.safetensors", "config.yaml", "meta.json")
+"""What :meth:`TSContrastiveModel.save` writes into a model folder."""
 
 
 class TSContrastiveModel(nn.Module):
@@ -111,10 +67,7 @@ class TSContrastiveModel(nn.Module):
             torch.manual_seed(cfg.seed)
             self.encoder = build_ts_encoder(cfg.encoder, in_channels)
             self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, cfg.proj_dim)) if cfg.method == "simclr" else None
-        kw = dict(cfg.loss_kwargs) or ({"temperature": 1.0} if cfg.method == "ts2vec" else {"temperature": 0.2})
-        if cfg.loss != "infonce" and not cfg.loss_kwargs:
-            kw = {}
-        self.objective = get_objective(cfg.loss, **kw)
+        self.objective = self._objective()
         self.history: list[dict[str, float]] = []
         self.dbpm: DynamicBadPairMining | None = None
         self.train_seconds = 0.0
@@ -123,6 +76,17 @@ class TSContrastiveModel(nn.Module):
         known positive pairs (:mod:`audiocl.ts.dbpm_experiment`)."""
 
     # -- helpers -------------------------------------------------------------------------------
+    def default_temperature(self) -> float:
+        """InfoNCE temperature when ``loss_kwargs`` is empty: 1.0 for ts2vec (the paper's plain
+        softmax on dot products), 0.2 for simclr."""
+        return 1.0 if self.cfg.method == "ts2vec" else 0.2
+
+    def _objective(self):
+        cfg = self.cfg
+        if cfg.loss_kwargs:
+            return get_objective(cfg.loss, **cfg.loss_kwargs)
+        return get_objective(cfg.loss, **({"temperature": self.default_temperature()} if cfg.loss == "infonce" else {}))
+
     def _check_channels(self, X: np.ndarray, what: str) -> None:
         if X.ndim != 3:
             raise TimeSeriesInputError(f"{what}: expected (N, T, C), got shape {X.shape}")
@@ -133,33 +97,34 @@ class TSContrastiveModel(nn.Module):
 
     def _loss_step(self, xb: Tensor, ids: Tensor, rng: np.random.Generator, gen: torch.Generator,
                    xb2: Tensor | None = None) -> tuple[Tensor, Tensor, dict]:
+        """One batch's training loss (DBPM-weighted when on), per-sample losses and logs."""
+        out = self.loss_output(xb, rng, gen, xb2)
+        loss = self.dbpm(out.per_sample, ids) if self.dbpm is not None else out.loss
+        return loss, out.per_sample, out.logs
+
+    def loss_output(self, xb: Tensor, rng: np.random.Generator, gen: torch.Generator, xb2: Tensor | None = None) -> LossOutput:
+        """The method's loss on one batch ``(B, T, C)`` (view 2's source is ``xb2`` when given)."""
         cfg = self.cfg
         if cfg.method == "ts2vec":
             v1, v2, crop_l = OverlapCrop(cfg.temporal_unit)(xb, rng, xb2)
-            pad1, pad2 = _missing_steps(v1), _missing_steps(v2)
+            pad1, pad2 = empty_steps(v1), empty_steps(v2)
             m1 = timestamp_mask(pad1.shape, cfg.mask_prob, gen)
             m2 = timestamp_mask(pad2.shape, cfg.mask_prob, gen)
             z1 = self.encoder(v1, pad1, m1)[:, -crop_l:]
             z2 = self.encoder(v2, pad2, m2)[:, :crop_l]
-            out = hierarchical_contrastive_loss(
+            return hierarchical_contrastive_loss(
                 z1, z2, ~pad1[:, -crop_l:], ~pad2[:, :crop_l], objective=self.objective,
                 alpha=cfg.alpha, temporal_unit=cfg.temporal_unit, similarity=cfg.similarity,
             )
-        else:
-            lengths = torch.as_tensor(_lengths_t(xb))
-            aug = SimCLRAugment()
-            views = []
-            for src in (xb, xb if xb2 is None else xb2):
-                v = aug(src, lengths, gen)
-                pad = _missing_steps(v)
-                z = self.encoder(v, pad, timestamp_mask(pad.shape, cfg.simclr_mask_prob, gen))
-                views.append(self.head(masked_max_pool(z, pad)))
-            out = nt_xent_loss(views[0], views[1], self.objective)
-        if self.dbpm is not None:
-            loss = self.dbpm(out.per_sample, ids)
-        else:
-            loss = out.loss
-        return loss, out.per_sample, out.logs
+        lengths = torch.as_tensor(series_lengths(xb.numpy(), minimum=1))
+        aug = SimCLRAugment()
+        views = []
+        for src in (xb, xb if xb2 is None else xb2):
+            v = aug(src, lengths, gen)
+            pad = empty_steps(v)
+            z = self.encoder(v, pad, timestamp_mask(pad.shape, cfg.simclr_mask_prob, gen))
+            views.append(self.head(masked_max_pool(z, pad)))
+        return nt_xent_loss(views[0], views[1], self.objective)
 
     # -- public API ----------------------------------------------------------------------------
     def fit(
@@ -191,7 +156,7 @@ class TSContrastiveModel(nn.Module):
         # one series: only the temporal term of ts2vec can learn (no negatives across series), and
         # there is no population to mine bad pairs from, so DBPM is off
         self.dbpm = DynamicBadPairMining(n, copy.deepcopy(cfg.dbpm_cfg)) if (cfg.dbpm and n >= 2) else None
-        lengths_all = _lengths_np(X)
+        lengths_all = series_lengths(X, minimum=1)
         opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr)
         averaged = AveragedModel(self.encoder, use_buffers=True) if cfg.weight_averaging else None
         if averaged is not None:
@@ -242,36 +207,34 @@ class TSContrastiveModel(nn.Module):
         self.eval()
         return self
 
+    def _batches(self, X: np.ndarray, batch_size: int) -> Iterator[tuple[Tensor, np.ndarray]]:
+        """``X`` in eval mode, batch by batch, each cut to its longest series: ``(x (B, T_b, C), lengths)``."""
+        self._check_channels(X, "encode")
+        if self.cfg.num_threads > 0:
+            torch.set_num_threads(self.cfg.num_threads)
+        self.eval()
+        lengths = series_lengths(X, minimum=1)
+        for s in range(0, X.shape[0], batch_size):
+            lb = lengths[s: s + batch_size]
+            yield torch.from_numpy(np.ascontiguousarray(X[s: s + batch_size, : int(lb.max())], dtype=np.float32)), lb
+
     @torch.no_grad()
     def encode_steps(self, X: np.ndarray, batch_size: int = 64) -> list[np.ndarray]:
         """Per-timestep representations, one ``(T_i, D)`` array per series."""
-        self._check_channels(X, "encode")
-        self.eval()
-        lengths = _lengths_np(X)
         out = []
-        for s in range(0, X.shape[0], batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(X[s: s + batch_size, : max(int(lengths[s: s + batch_size].max()), 1)], dtype=np.float32))
-            z = self.encoder(xb, _missing_steps(xb))
-            out += [z[i, : int(lengths[s + i])].numpy() for i in range(z.shape[0])]
+        for xb, lb in self._batches(X, batch_size):
+            z = self.encoder(xb, empty_steps(xb))
+            out += [z[i, : int(lb[i])].numpy() for i in range(z.shape[0])]
         return out
 
     @torch.no_grad()
     def encode(self, X: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Fixed-size embeddings ``(N, D)``: max-pool over each whole series (TS2Vec's 'full_series')."""
-        self._check_channels(X, "encode")
-        if self.cfg.num_threads > 0:
-            torch.set_num_threads(self.cfg.num_threads)
-        self.eval()
-        lengths = _lengths_np(X)
         outs = []
-        for s in range(0, X.shape[0], batch_size):
-            tmax = max(int(lengths[s: s + batch_size].max()), 1)
-            xb = torch.from_numpy(np.ascontiguousarray(X[s: s + batch_size, :tmax], dtype=np.float32))
+        for xb, lb in self._batches(X, batch_size):
             # steps after a series' end are padding; NaN inside a series stays "missing" (context fills it)
-            steps = torch.arange(tmax)[None, :]
-            endpad = steps >= torch.as_tensor(lengths[s: s + batch_size])[:, None]
-            z = self.encoder(xb, endpad)
-            outs.append(masked_max_pool(z, endpad).numpy())
+            endpad = torch.arange(xb.shape[1])[None, :] >= torch.as_tensor(lb)[:, None]
+            outs.append(masked_max_pool(self.encoder(xb, endpad), endpad).numpy())
         return np.concatenate(outs, 0) if outs else np.zeros((0, self.cfg.encoder.repr_dim), np.float32)
 
     # -- persistence (safetensors + YAML, no pickle) -------------------------------------------
@@ -300,7 +263,7 @@ class TSContrastiveModel(nn.Module):
         from audiocl.config import load_config
 
         d = Path(directory)
-        for f in ("model.safetensors", "config.yaml", "meta.json"):
+        for f in MODEL_FILES:
             if not (d / f).is_file():
                 raise ConfigError(f"{d}: missing {f}; not a saved time-series model")
         cfg = load_config(cls.config_class, d / "config.yaml")
@@ -313,14 +276,4 @@ class TSContrastiveModel(nn.Module):
         return model, meta
 
 
-def _lengths_np(X: np.ndarray) -> np.ndarray:
-    from audiocl.ts.data import series_lengths
-
-    return np.maximum(series_lengths(X), 1)
-
-
-def _lengths_t(x: Tensor) -> np.ndarray:
-    return _lengths_np(x.numpy())
-
-
-__all__ = ["TSContrastiveConfig", "TSContrastiveModel", "default_iters"]
+__all__ = ["MODEL_FILES", "TSContrastiveModel"]
