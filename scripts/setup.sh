@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(espeak-ng flite sox libsox-fmt-all libsndfile1 pocketsphinx-testdata)
+apt_packages=(espeak-ng flite sox libsox-fmt-all libsndfile1 pocketsphinx-testdata fluidsynth timgm6mb-soundfont)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
