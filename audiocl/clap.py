@@ -195,9 +195,11 @@ class CLAP:
         order = np.argsort(-sim, axis=1, kind="stable")[:, : max(1, k)]
         return [[(names[j], float(sim[i, j])) for j in row] for i, row in enumerate(order)]
 
-    def evaluate(self, data_dir: str | Path, out_dir: str | Path | None = None, batch_size: int = 32) -> dict:
-        """Retrieval, zero-shot and CompA metrics on a CLAP data dir (:mod:`audiocl.tasks.clap_eval`)."""
-        return evaluate_clap(self.model, data_dir, out_dir, batch_size)
+    def evaluate(self, data_dir: str | Path, out_dir: str | Path | None = None, batch_size: int = 32,
+                 text_cache_dir: str | Path | None = None) -> dict:
+        """Retrieval, zero-shot and CompA metrics on a CLAP data dir (:mod:`audiocl.tasks.clap_eval`);
+        ``text_cache_dir`` caches the frozen text tower's caption features for later evaluations."""
+        return evaluate_clap(self.model, data_dir, out_dir, batch_size, text_cache_dir)
 
     def _audio(self, audio: ArrayLike, sr: int | None):
         if isinstance(audio, (str, Path)) or (isinstance(audio, (list, tuple)) and audio

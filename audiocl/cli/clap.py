@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--data", required=True)
     v.add_argument("--out", required=True)
     v.add_argument("--batch-size", type=int, default=32)
+    v.add_argument("--text-cache", default=None, help="folder caching the frozen text tower's caption features")
     v.add_argument("--num-threads", type=int, default=0, help="torch threads (0 = torch's default)")
     v.set_defaults(func=run_evaluate)
 
@@ -109,7 +110,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    m = _load(args.model).evaluate(args.data, args.out, batch_size=args.batch_size)
+    m = _load(args.model).evaluate(args.data, args.out, batch_size=args.batch_size, text_cache_dir=args.text_cache)
     print(format_metrics(m))
     return 0
 

@@ -39,7 +39,8 @@ from audiocl.models.clap import CLAPConfig, CLAPModel
 from audiocl.models.clap_io import CKPT_CONFIG_KEY, save_clap_release
 from audiocl.config import config_to_dict
 from audiocl.tasks.base import AudioclTask
-from audiocl.tasks.clap_data import CaptionedSet, CaptionPairCollate, CaptionPairDataset, cached_text_features
+from audiocl.tasks.clap_data import (CaptionedSet, CaptionPairCollate, CaptionPairDataset, cached_text_features,
+                                     text_tower_id)
 from audiocl.tasks.runner import TrainerConfig, make_loader, run_training
 from audiocl.tasks.schedules import ScheduleConfig, build_scheduler
 
@@ -75,7 +76,9 @@ class CLAPDataConfig:
     random_crop: bool = True
     """Random crop of clips longer than one chunk (training only; inference never crops)."""
     cache_text: bool = True
-    """Cache the frozen text tower's caption features in the experiment dir."""
+    """Cache the frozen text tower's caption features (in ``text_cache_dir``)."""
+    text_cache_dir: str = ""
+    """Where the cache goes; empty = the experiment dir. Runs on the same data can share one."""
 
 
 @dataclass
@@ -269,12 +272,12 @@ def build_task(cfg: CLAPTrainConfig, exp_dir: str | Path) -> CLAPTask:
     if len(data.utts) < 2:
         raise ConfigError(f"{cfg.data.train_dir}: contrastive training needs at least 2 clips, found {len(data.utts)}")
     model = init_upstream_tower(cfg)
-    texts = data.all_texts(cfg.objective.hard_negatives)
+    texts = data.all_texts()  # hard negatives included either way: one cache for every objective
     feats = None
     if cfg.model.text.freeze:
-        tower_id = f"{cfg.model.text.path or 'bundled-minilm'}:{cfg.model.text.max_tokens}"
-        feats = cached_text_features(texts, model.text_features, Path(exp_dir) if cfg.data.cache_text else None,
-                                     tower_id)
+        tower_id = text_tower_id(cfg.model)
+        cache = Path(cfg.data.text_cache_dir or exp_dir) if cfg.data.cache_text else None
+        feats = cached_text_features(texts, model.text_features, cache, tower_id)
     dataset = CaptionPairDataset(data, {t: i for i, t in enumerate(texts)}, cfg.model.sample_rate,
                                  cfg.model.chunk_samples, hard_negatives=cfg.objective.hard_negatives,
                                  random_crop=cfg.data.random_crop)
@@ -287,16 +290,25 @@ def build_task(cfg: CLAPTrainConfig, exp_dir: str | Path) -> CLAPTask:
 
 
 def init_release(cfg: CLAPTrainConfig, exp_dir: str | Path) -> Path:
-    """The untrained baseline: the model as initialised with ``trainer.seed``, saved as ``exp_dir/release``."""
+    """The untrained baseline: the model as initialised with ``trainer.seed``, saved as ``exp_dir/release``.
+    With ``data.train_dir`` set it also fills the text-feature cache, so parallel runs sharing
+    ``data.text_cache_dir`` find it ready instead of each encoding the captions."""
     import lightning.pytorch as pl
 
     from audiocl.config import save_config
 
+    if cfg.trainer.num_threads > 0:
+        torch.set_num_threads(cfg.trainer.num_threads)
     pl.seed_everything(cfg.trainer.seed, verbose=False)
     model = init_upstream_tower(cfg)
     Path(exp_dir).mkdir(parents=True, exist_ok=True)
     save_config(cfg, Path(exp_dir) / "config.yaml")
-    return save_clap_release(model.eval(), Path(exp_dir) / "release")
+    release = save_clap_release(model.eval(), Path(exp_dir) / "release")
+    if cfg.data.train_dir and cfg.model.text.freeze and cfg.data.cache_text:
+        texts = CaptionedSet.load(cfg.data.train_dir).all_texts()
+        cached_text_features(texts, model.text_features, Path(cfg.data.text_cache_dir or exp_dir),
+                             text_tower_id(cfg.model))
+    return release
 
 
 def run_clap_training(cfg: CLAPTrainConfig, exp_dir: str | Path) -> dict[str, Any]:

@@ -98,11 +98,16 @@ class CaptionedSet:
         kinds = [str(e.get("kind", "")) for e in lab.get("events", [])]
         return f"{lab.get('relation', '')}|{'+'.join(kinds)}"
 
-    def all_texts(self, with_hard_negatives: bool) -> list[str]:
+    def all_texts(self) -> list[str]:
+        """Every caption and hard negative once, in a fixed order (the text table of training)."""
         texts = [c for u in self.utts for c in self.captions[u]]
-        if with_hard_negatives:
-            texts += [c for u in self.utts for _, c in self.hard_negatives.get(u, [])]
+        texts += [c for u in self.utts for _, c in self.hard_negatives.get(u, [])]
         return list(dict.fromkeys(texts))
+
+
+def text_tower_id(cfg: Any) -> str:
+    """What the frozen text features depend on (a ``CLAPConfig``'s text tower settings)."""
+    return f"{cfg.text.path or 'bundled-minilm'}:{cfg.text.max_tokens}"
 
 
 def text_cache_key(texts: Sequence[str], tower_id: str) -> str:

@@ -4,7 +4,8 @@ What is read from ``DATA`` (a CLAP data dir, see :mod:`audiocl.tasks.clap_data`)
 
 - ``text`` / ``captions.jsonl``: retrieval queries (several captions per clip use the multi-caption rules);
 - ``utt2<set>`` with the class names of ``<set>`` in ``zeroshot_labels.json`` (in ``DATA`` or its parent):
-  zero-shot top-1 / top-5 with one template and with the template ensemble;
+  zero-shot top-1 / top-5 with one template and with the template ensemble, over the clips whose value
+  is not ``-`` (the set does not apply to them);
 - ``compa_pairs.jsonl``: ``{"kind", "utt_a", "utt_b", "caption_a", "caption_b"}``, CompA-style scores per kind.
 
 Every score is over the whole set (:mod:`audiocl.metrics.retrieval`), next to its chance level.
@@ -26,12 +27,14 @@ from audiocl.errors import DataDirError
 from audiocl.metrics.retrieval import (COMPA_CHANCE, compa_scores, plot_similarity, retrieval_chance,
                                        retrieval_metrics, zero_shot_accuracy)
 from audiocl.models.clap import CLAPModel
-from audiocl.tasks.clap_data import CaptionedSet, read_jsonl
+from audiocl.tasks.clap_data import CaptionedSet, cached_text_features, read_jsonl, text_tower_id
 from audiocl.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = "This is a sound of {}."
+NO_LABEL = "-"
+"""Value of a zero-shot label file for a clip the label set does not apply to."""
 ENSEMBLE_TEMPLATES = (
     "This is a sound of {}.",
     "A recording of {}.",
@@ -85,7 +88,7 @@ def _zero_shot(model: CLAPModel, data_dir: Path, index: dict[str, int], audio: t
         f = data_dir / f"utt2{name}"
         if not f.is_file():
             continue
-        pairs = [(u, c) for u, c in read_keyed_file(f).entries.items() if u in index]
+        pairs = [(u, c) for u, c in read_keyed_file(f).entries.items() if u in index and c != NO_LABEL]
         unknown = sorted({c for _, c in pairs if c not in classes})
         if unknown:
             raise DataDirError(f"{f}: labels {unknown[:5]} are not in zeroshot_labels.json[{name!r}]")
@@ -120,8 +123,18 @@ def _compa(model: CLAPModel, data_dir: Path, index: dict[str, int], audio: torch
     return out
 
 
+@torch.no_grad()
+def embed_captions(model: CLAPModel, texts: Sequence[str], cache_dir: str | Path | None = None) -> torch.Tensor:
+    """Caption embeddings; a frozen tower's features go through the on-disk cache when ``cache_dir`` is given
+    (every model with the same text tower evaluated on the same set shares them)."""
+    if model.cfg.text.freeze:
+        feats = cached_text_features(texts, model.text_features, cache_dir, text_tower_id(model.cfg))
+        return model.embed_text_features(feats.to(model.log_logit_scale.device)).cpu()
+    return torch.cat([model.embed_text(list(texts[s:s + 256])).cpu() for s in range(0, len(texts), 256)])
+
+
 def evaluate_clap(model: CLAPModel, data_dir: str | Path, out_dir: str | Path | None = None,
-                  batch_size: int = 32) -> dict[str, Any]:
+                  batch_size: int = 32, text_cache_dir: str | Path | None = None) -> dict[str, Any]:
     """All metrics of ``model`` on ``data_dir``; with ``out_dir`` also ``metrics.json`` and ``similarity.png``."""
     data_dir = Path(data_dir)
     data = CaptionedSet.load(data_dir)
@@ -129,9 +142,7 @@ def evaluate_clap(model: CLAPModel, data_dir: str | Path, out_dir: str | Path | 
     audio = embed_files(model, [data.wav[u] for u in data.utts], batch_size, data.utts)
     index = {u: i for i, u in enumerate(data.utts)}
     captions = [(i, c) for i, u in enumerate(data.utts) for c in data.captions[u]]
-    with torch.no_grad():
-        text = torch.cat([model.embed_text([c for _, c in captions[s:s + 256]]).cpu()
-                          for s in range(0, len(captions), 256)])
+    text = embed_captions(model, [c for _, c in captions], text_cache_dir)
     sim = (audio @ text.T).numpy()
     multi = any(len(data.captions[u]) > 1 for u in data.utts)
     result: dict[str, Any] = {

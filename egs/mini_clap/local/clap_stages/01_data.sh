@@ -1,0 +1,1 @@
+../../../../recipes/stages/01_data.sh
