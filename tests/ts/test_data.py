@@ -94,3 +94,24 @@ def test_unseen_test_labels():
     yte = np.array(["a"] * 4 + ["c"] * 4)
     m = evaluate_embeddings(tr, ytr, te, yte, allow_unseen=True)
     assert m["svm_acc"] == 0.5  # the unseen class is scored as errors
+
+
+def test_pad_series_lengths_and_file_loading(tmp_path):
+    from audiocl.ts.data import load_series_file, pad_series
+
+    # channels of one series may end at different steps (as in .ts files); each is NaN after its own end
+    X = pad_series([[np.arange(3.0), np.arange(2.0)], [np.arange(1.0), np.arange(4.0)]])
+    assert X.shape == (2, 4, 2) and X.dtype == np.float32
+    assert np.isnan(X[0, 2:, 1]).all() and X[0, 2, 0] == 2 and np.isnan(X[1, 1:, 0]).all() and X[1, 3, 1] == 3
+    assert series_lengths(X).tolist() == [3, 4]
+    empty = np.full((2, 5, 1), np.nan, np.float32)
+    assert series_lengths(empty).tolist() == [0, 0] and series_lengths(empty, minimum=1).tolist() == [1, 1]
+    np.save(tmp_path / "x.npy", np.zeros((3, 7)))
+    assert load_series_file(tmp_path / "x.npy").shape == (3, 7, 1)
+    (tmp_path / "x.parquet").write_bytes(b"")
+    with pytest.raises(TimeSeriesInputError, match="unsupported extension '.parquet'"):
+        load_series_file(tmp_path / "x.parquet")
+    with pytest.raises(TimeSeriesInputError, match="no such file"):
+        load_series_file(tmp_path / "missing.ts")
+    identity = Normalizer.identity(2)
+    assert np.array_equal(identity.transform(X), X, equal_nan=True)

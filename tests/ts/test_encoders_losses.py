@@ -126,3 +126,14 @@ def test_nt_xent_per_sample_and_aligned_views_score_lower():
     random = nt_xent_loss(h, torch.randn(6, 16))
     assert aligned.per_sample.shape == (6,)
     assert aligned.loss < random.loss
+
+
+def test_masked_max_pool_steps_ignores_invalid_steps():
+    from audiocl.losses.ts_hierarchical import masked_max_pool_steps
+
+    z = torch.tensor([[[1.0], [5.0], [2.0], [-1.0], [-3.0], [4.0], [9.0]]])  # (1, 7, 1)
+    valid = torch.tensor([[True, False, True, True, True, False, True]])
+    zp, vp = masked_max_pool_steps(z, valid, 3)  # the 7th step is a remainder and is dropped
+    assert zp.flatten().tolist() == [2.0, -1.0] and vp.flatten().tolist() == [True, True]
+    zp, vp = masked_max_pool_steps(z, torch.tensor([[False, False, True, True, True, True, True]]), 2)
+    assert zp.flatten().tolist() == [0.0, 2.0, 4.0] and vp.flatten().tolist() == [False, True, True]
