@@ -62,6 +62,11 @@ def _fmt(x: object, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if isinstance(x, (int, float)) else "-"
 
 
+def _loss(x: object) -> str:
+    """Four significant digits: losses range from ~1 (contrastive) to hundreds (sentence-summed CTC)."""
+    return f"{x:.4g}" if isinstance(x, (int, float)) else "-"
+
+
 def _training_runs(exp_root: Path) -> list[tuple[str, dict]]:
     """``(experiment, metrics)`` of every ``exp_root/<exp>/metrics.json`` a training run wrote."""
     runs = []
@@ -94,7 +99,7 @@ def pretraining_table(exp_root: str | Path) -> str:
             perplexity = (f"{_fmt(last['train/prob_perplexity'], 1)} / "
                           f"{_fmt(last.get('train/code_perplexity'), 1)} of {entries}")
         rows.append(f"|{name}|{m['ssl_type']}|{m.get('num_train_utts', '-')}|{m['global_step']}|"
-                    f"{_fmt(last.get('train/loss'))}|{_fmt(last.get('train/acc'))}|{chance}|{perplexity}|")
+                    f"{_loss(last.get('train/loss'))}|{_fmt(last.get('train/acc'))}|{chance}|{perplexity}|")
     if not rows:
         return ""
     head = ["|experiment|objective|train utts|updates|loss|contrastive acc|chance (effective)|"
@@ -104,7 +109,7 @@ def pretraining_table(exp_root: str | Path) -> str:
 
 def training_table(exp_root: str | Path) -> str:
     """Updates and final training loss of every trained downstream model (CTC, classifiers)."""
-    rows = [f"|{name}|{m['global_step']}|{_fmt((m.get('final_mean_last_logged') or {}).get('train/loss'))}|"
+    rows = [f"|{name}|{m['global_step']}|{_loss((m.get('final_mean_last_logged') or {}).get('train/loss'))}|"
             for name, m in _training_runs(Path(exp_root)) if "ssl_type" not in m]
     if not rows:
         return ""
