@@ -3,7 +3,7 @@
 Two steps, so the training can run on a machine without the data or the YAML tooling::
 
     # 1. here: crop the mini_tts corpus to 2 s clips and freeze the tiny config into one file
-    python benchmarks/losses_speech.py prepare --data /tmp/mini_tts/data --out .losses_speech/mini_tts_2s.pt
+    python benchmarks/losses_speech.py prepare --data egs/mini_tts/data --out .losses_speech/mini_tts_2s.pt
     # 2. anywhere with torch (+ scikit-learn for the probe), GPU if available
     python benchmarks/losses_speech.py run --prepared .losses_speech/mini_tts_2s.pt --steps 200 --seeds 3
 
@@ -155,7 +155,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare")
-    p.add_argument("--data", default="/tmp/mini_tts/data")
+    p.add_argument("--data", default="egs/mini_tts/data",
+                   help="data dirs of the mini_tts recipe (bash egs/mini_tts/run.sh --stop-stage 1)")
     p.add_argument("--config", default="configs/pretrain/tiny.yaml")
     p.add_argument("--out", default=".losses_speech/mini_tts_2s.pt")
     r = sub.add_parser("run")

@@ -3,7 +3,7 @@
 Usage::
 
     nice -n 10 python benchmarks/losses_ts.py                  # writes benchmarks/results/losses_ts.md
-    python benchmarks/losses_ts.py --steps 20 --seeds 1 --datasets GunPoint --out /tmp/x.md   # smoke
+    python benchmarks/losses_ts.py --steps 20 --seeds 1 --datasets GunPoint --out exp/losses_ts_smoke.md   # smoke
 
 Protocol (identical for every objective; only the loss changes):
 
