@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FILES = sorted([*REPO.glob("docs/experiments/*.md"), REPO / "egs" / "mini_tts" / "RESULTS.md"])
+FILES = sorted([*REPO.glob("docs/experiments/*.md"), *REPO.glob("benchmarks/results/*.md"),
+                REPO / "egs" / "mini_tts" / "RESULTS.md"])
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 MACHINE_PATH = re.compile(r"(?<![\w.])/(?:tmp|work|home|root|scratch)/")
 
