@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-dev", type=int, default=None, help="dev clips (default 200)")
     p.add_argument("--num-test", type=int, default=None, help="test clips, a fifth of them in CompA pairs (default 400)")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--nj", type=int, default=None, help="rendering threads (default 4; they mostly wait on processes)")
+    p.add_argument("--nj", type=int, default=None, help="rendering threads (default 8; they mostly wait on processes)")
     p.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: Debian's TimGM6mb)")
     p.add_argument("--wav-dir", default=None, help="where the audio goes (default OUT/wav)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of MiniClapOptions")

@@ -72,7 +72,7 @@ class MiniClapOptions:
     num_test: int = 400
     seed: int = 0
     # rendering threads; each mostly waits on a fluidsynth / espeak-ng process, so more than the cores help
-    nj: int = 4
+    nj: int = 8
     soundfont: str = str(scene_audio.SOUNDFONT)
 
 

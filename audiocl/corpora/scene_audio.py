@@ -17,6 +17,7 @@ A -70 dB noise floor keeps silent stretches from being exactly zero.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -99,7 +100,9 @@ def render_midi_events(events: list[Event], soundfont: Path, workdir: Path) -> l
     mid.write_bytes(midi_bytes(parts))
     cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-O", "float", "-r", str(SAMPLE_RATE),
            "-F", str(wav), str(soundfont), str(mid)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # fluidsynth initialises SDL audio at start; SDL probing ALSA/PulseAudio waits ~0.2 s for nothing here
+    env = {**os.environ, "SDL_AUDIODRIVER": "dummy"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0 or not wav.is_file():
         raise RecipeError(f"fluidsynth failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
     audio, sr = sf.read(str(wav), dtype="float32", always_2d=True)

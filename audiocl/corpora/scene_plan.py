@@ -6,8 +6,8 @@ names what the event *is* (an instrument's family, a drum, a noise colour; ``IDE
 *type* is its kind plus that value (``instrument:piano``, ``percussion:snare``, ``tone``). The other
 attributes (pattern, register, tempo, loudness, count, direction, voice) say *how* it sounds.
 
-Held-out combinations: over all unordered pairs of distinct types, a seeded share is reserved for the test
-split and another for dev. A training scene contains no reserved pair; every test scene contains a test
+Held-out combinations: of all unordered pairs of distinct types, seeded perfect matchings (every type in the
+same number of pairs) are reserved for the test split and others for dev. A training scene contains no reserved pair; every test scene contains a test
 pair (and no dev pair), so no test scene's combination of types occurs in training; dev likewise with its
 own pairs. Every single type still occurs in training, alone and with other types.
 
@@ -49,9 +49,9 @@ SPLITS = ("train", "dev", "test")
 RELATIONS = ("sequence", "overlap")
 DETAIL_DRAWS = 8  # uniform draws per event that fix everything the facts leave open (timbre, pitch, timing)
 
-# Share of all type pairs reserved for test / dev; events per scene per split (probabilities of 1, 2, 3).
-TEST_PAIR_SHARE = 0.12
-DEV_PAIR_SHARE = 0.08
+# Perfect matchings of the 24 types reserved per held-out split (3 -> 36 of the 276 pairs for test, 2 -> 24
+# for dev); events per scene per split (probabilities of 1, 2, 3).
+HELD_OUT_ROUNDS = {"test": 3, "dev": 2}
 EVENT_COUNT_PROBS = {"train": (0.25, 0.45, 0.30), "dev": (0.0, 0.6, 0.4), "test": (0.0, 0.6, 0.4)}
 OVERLAP_SHARE = 0.4
 # Test clips come in units that cycle: a base with its twin, then three single clips (2 of 5 clips in pairs).
@@ -118,14 +118,26 @@ def all_types() -> list[str]:
 
 
 def held_out_pairs(seed: int) -> dict[str, frozenset[frozenset[str]]]:
-    """Type pairs reserved for ``test`` and ``dev`` (disjoint); every other pair may occur in training."""
-    pairs = [frozenset(p) for p in itertools.combinations(all_types(), 2)]
+    """Type pairs reserved for ``test`` and ``dev`` (disjoint); every other pair may occur in training.
+
+    The reserved pairs are unions of random perfect matchings of the types, so every type is in exactly
+    ``HELD_OUT_ROUNDS[split]`` reserved pairs: held-out scenes, built around these pairs, are balanced over
+    types, and no zero-shot class of a held-out split is dominated by a few classes.
+    """
+    types = all_types()
     rng = np.random.default_rng([seed, 7919])
-    perm = rng.permutation(len(pairs))
-    n_test = int(round(TEST_PAIR_SHARE * len(pairs)))
-    n_dev = int(round(DEV_PAIR_SHARE * len(pairs)))
-    return {"test": frozenset(pairs[i] for i in perm[:n_test]),
-            "dev": frozenset(pairs[i] for i in perm[n_test:n_test + n_dev])}
+    taken: set[frozenset[str]] = set()
+    out: dict[str, frozenset[frozenset[str]]] = {}
+    for split in ("test", "dev"):
+        chosen: set[frozenset[str]] = set()
+        while len(chosen) < HELD_OUT_ROUNDS[split] * (len(types) // 2):
+            perm = [types[i] for i in rng.permutation(len(types))]
+            matching = {frozenset(perm[i:i + 2]) for i in range(0, len(perm) - 1, 2)}
+            if not matching & (taken | chosen):
+                chosen |= matching
+        out[split] = frozenset(chosen)
+        taken |= chosen
+    return out
 
 
 def _pairs_of(types: list[str]) -> set[frozenset[str]]:
