@@ -14,7 +14,7 @@
 #     5 decoding + scoring   6 style/emotion classification   7 collect RESULTS.md
 #
 # Job launchers: CPU stages (2, 5) run their jobs with $cmd, GPU stages (3, 4, 6) with $gpu_cmd. --cmd
-# reaches every stage: --gpu-cmd defaults to --cmd when it is given, and only then to $cuda_cmd of cmd.sh.
+# reaches every stage: --gpu-cmd defaults to --cmd when it is given, otherwise to $cuda_cmd of cmd.sh.
 #
 # Bookkeeping: a finished stage writes $expdir/stages/stageN_name.done and is skipped on the next run
 # unless --force true; a stage that fails (or is interrupted) leaves no marker. Running a stage removes

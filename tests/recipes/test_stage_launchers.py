@@ -39,7 +39,7 @@ def recipe(rt, tmp_path):
         for f in ("wav.scp", "text", "utt2style"):
             (d / f).write_text("u1 x\n")
 
-    def run(*args: str, **env: str):
+    def run(*args: str, expect_ok: bool = True, **env: str):
         sbatch_log, audiocl_log = tmp_path / "sbatch.log", tmp_path / "audiocl.log"
         for f in (sbatch_log, audiocl_log):
             f.unlink(missing_ok=True)
@@ -50,6 +50,8 @@ def recipe(rt, tmp_path):
                     "--dumpdir", str(tmp_path / "dump"), "--nj", "1", *args], cwd=tmp_path,
                    env=rt.env(extra_path=[rt.fake_slurm], AUDIOCL_ROOT=str(root), FAKE_SBATCH_LOG=str(sbatch_log),
                               FAKE_AUDIOCL_LOG=str(audiocl_log), **env))
+        if not expect_ok:
+            return r
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         text = sbatch_log.read_text() if sbatch_log.exists() else ""
         submitted = re.findall(r"^#SBATCH --job-name=(\S+)$", text, re.M)
@@ -99,3 +101,24 @@ def test_cmd_sh_launchers_are_the_defaults(recipe, tmp_path):
     r, submitted, _, _ = recipe()  # cmd.sh alone: everything here
     assert submitted == set() and _local_jobs(tmp_path) == CPU_JOBS | GPU_JOBS
     assert "cmd: run.pl, gpu-cmd: run.pl" in r.stdout
+
+
+def test_fbank_conf_reaches_stage_2_and_the_fbank_baseline(recipe, tmp_path):
+    conf = tmp_path / "fbank40.conf"
+    conf.write_text("# 40 bins, 20 ms windows\n--num-mel-bins=40\n--frame-length=20  # ms\n")
+    _, _, _, audiocl = recipe("--fbank-conf", str(conf), "--cls-upstreams", "fbank random")
+    extract = [line for line in audiocl.splitlines() if line.startswith("audiocl extract ")]
+    assert len(extract) == 3 and all(f"--type fbank --config {conf} " in line for line in extract)
+    fbank = next(line for line in audiocl.splitlines() if "upstream.kind=fbank" in line)
+    assert "upstream.fbank.num_mel_bins=40 upstream.fbank.frame_length=20 data.train=" in fbank
+    assert "upstream.fbank" not in next(line for line in audiocl.splitlines() if "upstream.kind=random" in line)
+    # Another feature type: stage 2 gets no fbank options (the baseline then computes its own fbank).
+    _, _, _, audiocl = recipe("--fbank-conf", str(conf), "--feature-type", "mfcc")
+    assert all("--config" not in line for line in audiocl.splitlines() if line.startswith("audiocl extract "))
+
+
+def test_missing_fbank_conf_fails_stage_2_naming_it(recipe, tmp_path):
+    r = recipe("--fbank-conf", str(tmp_path / "nope.conf"), expect_ok=False)
+    assert r.returncode != 0 and "stage 2 (features): FAILED" in r.stderr
+    assert f"no fbank options file {tmp_path}/nope.conf (--fbank-conf)" in r.stdout
+    assert not (tmp_path / "audiocl.log").exists()  # failed before any job started
