@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from audiocl.errors import ConfigError
-    from audiocl.tasks.finetune_ctc import DecodeConfig, decode_data_dir
+    from audiocl.tasks.ctc_decode import DecodeConfig, decode_data_dir
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if (args.lm or args.lm_order) and not args.lexicon_from:

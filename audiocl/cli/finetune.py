@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--train", required=True, help="data dir with text")
     q.add_argument("--eval", action="append", default=[], help="data dir to decode and score (repeatable)")
-    q.add_argument("--out", required=True)
+    q.add_argument("--out", required=True, help="experiment folder (re-running resumes the probe's training)")
     q.add_argument("--upstream", default="pretrained", help="pretrained, random or fbank")
     q.add_argument("--upstream-path", default="", help="release dir / checkpoint of the upstream")
     q.add_argument("--steps", type=int, default=2000)
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from audiocl.config import resolve_config
-    from audiocl.tasks.finetune_ctc import FinetuneCtcConfig, run_finetune_ctc
+    from audiocl.tasks.ctc import run_finetune_ctc
+    from audiocl.tasks.ctc_config import FinetuneCtcConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = resolve_config(FinetuneCtcConfig, args.config, args.overrides)
@@ -96,10 +97,10 @@ def run_splits(args: argparse.Namespace) -> int:
 def run_probe(args: argparse.Namespace) -> int:
     import json
 
-    from audiocl.tasks.classify import ClassifyUpstreamConfig
-    from audiocl.tasks.finetune_ctc import CtcProbeConfig, run_ctc_probe
+    from audiocl.tasks.ctc_probe import CtcProbeConfig, run_ctc_probe
+    from audiocl.tasks.upstream import UpstreamConfig
 
-    res = run_ctc_probe(ClassifyUpstreamConfig(kind=args.upstream, path=args.upstream_path), args.train, args.eval,
+    res = run_ctc_probe(UpstreamConfig(kind=args.upstream, path=args.upstream_path), args.train, args.eval,
                         args.out, CtcProbeConfig(steps=args.steps, lr=args.lr, num_threads=args.num_threads))
     print(json.dumps(res))
     return 0

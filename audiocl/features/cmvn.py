@@ -113,15 +113,18 @@ def apply_cmvn(feats, stats: np.ndarray, norm_vars: bool = False):
     return out.astype(x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32)
 
 
-def utterance_cmvn(feats, lengths=None, norm_means: bool = True, norm_vars: bool = False, eps: float = 1e-10):
+def utterance_cmvn(feats, lengths=None, norm_means: bool = True, norm_vars: bool = False, eps: float = 1e-10,
+                   variance_offset: float = 0.0):
     """Per-utterance CMVN (statistics of each utterance applied to itself).
 
     ``feats``: ``(T, D)`` numpy/torch, or a padded batch ``(B, T, D)`` tensor with ``lengths (B,)``;
-    padded frames are left out of the statistics and stay zero.
+    padded frames are left out of the statistics and stay zero. With ``norm_vars`` each dimension is
+    divided by ``sqrt(max(var, eps) + variance_offset)``: ``eps`` only guards against a zero variance,
+    while a ``variance_offset`` (the fbank baselines use 1e-5) also damps near-constant dimensions.
     """
     if not isinstance(feats, torch.Tensor):
         x = torch.from_numpy(np.asarray(feats, dtype=np.float32))
-        return utterance_cmvn(x, None, norm_means, norm_vars, eps).numpy()
+        return utterance_cmvn(x, None, norm_means, norm_vars, eps, variance_offset).numpy()
     squeeze = feats.dim() == 2
     x = feats.unsqueeze(0) if squeeze else feats
     if lengths is None:
@@ -133,7 +136,7 @@ def utterance_cmvn(feats, lengths=None, norm_means: bool = True, norm_vars: bool
     out = xv - mean if norm_means else xv
     if norm_vars:
         var = ((xv - mean).masked_fill(~valid, 0.0) ** 2).sum(1, keepdim=True) / count
-        out = out / torch.sqrt(var.clamp(min=eps))
+        out = out / torch.sqrt(var.clamp(min=eps) + variance_offset)
     out = out.masked_fill(~valid, 0.0)
     return out.squeeze(0) if squeeze else out
 

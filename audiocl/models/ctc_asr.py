@@ -38,6 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audiocl.errors import ConfigError
+from audiocl.features.normalized_fbank import min_samples as min_fbank_samples
+from audiocl.features.normalized_fbank import normalized_fbank
 
 
 @dataclass
@@ -126,21 +128,10 @@ class FbankFrontend(nn.Module):
         self.proj = nn.Linear(in_dim, out_dim)
         self.dropout = nn.Dropout(dropout)
         self.out_dim = out_dim
-        self.min_samples = self.fbank_cfg.window_size + (stack - 1) * self.fbank_cfg.window_shift
+        self.min_samples = min_fbank_samples(self.fbank_cfg, stack)
 
     def forward(self, wav: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        from audiocl.features.kaldi import fbank_batch
-
-        if wav.shape[1] < self.min_samples:
-            wav = F.pad(wav, (0, self.min_samples - wav.shape[1]))
-        with torch.no_grad():
-            feats, counts = fbank_batch(wav.float(), lengths, self.fbank_cfg)
-            counts = counts.to(feats.device)
-            valid = (torch.arange(feats.shape[1], device=feats.device)[None, :] < counts[:, None]).unsqueeze(-1)
-            n = counts.clamp(min=1).view(-1, 1, 1).to(feats.dtype)
-            mean = (feats * valid).sum(1, keepdim=True) / n
-            var = (((feats - mean) * valid) ** 2).sum(1, keepdim=True) / n
-            feats = ((feats - mean) / torch.sqrt(var + 1e-5)) * valid
+        feats, counts = normalized_fbank(wav, lengths, self.fbank_cfg, self.stack)
         b, t, d = feats.shape
         t2 = t // self.stack
         x = feats[:, : t2 * self.stack].reshape(b, t2, d * self.stack)

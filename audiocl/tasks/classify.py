@@ -4,10 +4,9 @@ Labels come from any utterance file of the data dir (``utt2style``, ``utt2spk`` 
 ``utt2emo`` for IEMOCAP, a keyword file): ``data.label_file``. The label set is the sorted set
 seen in training; evaluation utterances whose label is not in it are reported and left out.
 
-Why features are cached: with a frozen upstream (the SUPERB protocol) the upstream's layers of an
-utterance never change, so they are computed once (in eval mode, float16 in memory) and the head
-trains on them for many epochs in seconds on a CPU. Full fine-tuning (``upstream.finetune=true``)
-runs the upstream in every step instead.
+The upstream (``upstream.kind`` pretrained / random / fbank) comes from :mod:`audiocl.tasks.upstream`.
+A frozen upstream's layers are computed once and cached (:mod:`audiocl.tasks.upstream_layers`); full
+fine-tuning (``upstream.finetune=true``) runs the upstream in every step instead.
 
 Outputs under ``exp/<tag>/``: ``model/`` (head weights, labels, configs), and per evaluated set
 ``eval_<set>/{metrics.json, confusion.png, predictions}`` with WA, UA and macro-F1
@@ -30,22 +29,11 @@ from audiocl.errors import ConfigError, DataDirError
 from audiocl.models.classifier import ClassifierHead, ClassifierHeadConfig, UtteranceClassifier
 from audiocl.tasks.base import AudioclTask
 from audiocl.tasks.runner import TrainerConfig, make_loader, run_training
+from audiocl.tasks.upstream import UpstreamConfig, load_upstream
+from audiocl.tasks.upstream_layers import CachedLayerDataset, collate_layers, data_dir_layers, layer_shape
 from audiocl.utils.io import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ClassifyUpstreamConfig:
-    kind: str = "pretrained"
-    """``pretrained`` (layers of ``path``), ``random`` (same architecture untrained, a sanity baseline)
-    or ``fbank`` (80-bin Kaldi fbank with utterance CMVN as the only layer)."""
-    model: str = "wav2vec2"
-    path: str = ""
-    preset: str = "tiny"
-    finetune: bool = False
-    """Train the upstream with the head (no feature cache) instead of freezing it."""
-    fbank_num_mel_bins: int = 80
 
 
 @dataclass
@@ -73,77 +61,11 @@ def _default_trainer() -> TrainerConfig:
 
 @dataclass
 class ClassifyConfig:
-    upstream: ClassifyUpstreamConfig = field(default_factory=ClassifyUpstreamConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     head: ClassifierHeadConfig = field(default_factory=ClassifierHeadConfig)
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
     optim: ClassifyOptimConfig = field(default_factory=ClassifyOptimConfig)
     trainer: TrainerConfig = field(default_factory=_default_trainer)
-
-
-# --------------------------------------------------------------------------- feature sources
-class FbankLayers(nn.Module):
-    """Fbank as a one-layer "upstream": ``extract_layers(wav, lengths) -> ([(B, T, 80)], frames)``."""
-
-    def __init__(self, num_mel_bins: int = 80):
-        super().__init__()
-        from audiocl.features.config import FbankConfig
-
-        self.cfg = FbankConfig(num_mel_bins=num_mel_bins)
-        self.min_samples = self.cfg.window_size
-        self.output_dim = self.cfg.dim
-
-    def extract_layers(self, wav: Tensor, lengths: Tensor) -> tuple[list[Tensor], Tensor]:
-        from audiocl.features.kaldi import fbank_batch
-
-        if wav.shape[1] < self.min_samples:
-            wav = torch.nn.functional.pad(wav, (0, self.min_samples - wav.shape[1]))
-        feats, counts = fbank_batch(wav.float(), lengths, self.cfg)
-        counts = counts.to(feats.device)
-        valid = (torch.arange(feats.shape[1], device=feats.device)[None, :] < counts[:, None]).unsqueeze(-1)
-        n = counts.clamp(min=1).view(-1, 1, 1).to(feats.dtype)
-        mean = (feats * valid).sum(1, keepdim=True) / n
-        var = (((feats - mean) * valid) ** 2).sum(1, keepdim=True) / n
-        return [((feats - mean) / torch.sqrt(var + 1e-5)) * valid], counts
-
-
-def build_upstream(cfg: ClassifyUpstreamConfig) -> tuple[nn.Module, str, Any]:
-    """``(module with extract_layers, model name, its config or None)``."""
-    if cfg.kind == "fbank":
-        return FbankLayers(cfg.fbank_num_mel_bins), "fbank", None
-    if cfg.kind not in ("pretrained", "random"):
-        raise ConfigError(f"upstream.kind must be pretrained, random or fbank, got {cfg.kind!r}")
-    from audiocl.tasks.finetune_ctc import UpstreamConfig, load_upstream
-
-    model, mcfg, name = load_upstream(UpstreamConfig(model=cfg.model, path=cfg.path, preset=cfg.preset,
-                                                     init="pretrained" if cfg.kind == "pretrained" else "random"))
-    return model, name, mcfg
-
-
-@torch.no_grad()
-def extract_all(upstream: nn.Module, data_dir: str | Path, sample_rate: int = 16000, max_batch_seconds: float = 60.0,
-                max_seconds: float | None = None) -> dict[str, Tensor]:
-    """``utt -> (L, T, C)`` float16 layers of every readable utterance (upstream in eval mode)."""
-    from audiocl.data.dataset import AudioDataset, collate_audio
-    from audiocl.data.sampler import DurationBucketBatchSampler
-
-    upstream.eval()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    upstream.to(device)
-    ds = AudioDataset.from_data_dir(data_dir, sample_rate=sample_rate, crop_seconds=None,
-                                    max_seconds=max_seconds, min_seconds=getattr(upstream, "min_samples", 0) / sample_rate)
-    sampler = DurationBucketBatchSampler(ds.durations, max_batch_seconds, num_buckets=5, shuffle=False)
-    out: dict[str, Tensor] = {}
-    for idx in sampler:
-        batch = collate_audio([ds[i] for i in idx])
-        if batch["wav"].numel() == 0:
-            continue
-        layers, flen = upstream.extract_layers(batch["wav"].to(device), batch["lengths"].to(device))
-        stacked = torch.stack([h.float() for h in layers], dim=0).cpu()  # (L, B, T, C)
-        for b, utt in enumerate(batch["utt_ids"]):
-            n = max(1, int(flen[b]))
-            out[utt] = stacked[:, b, :n].to(torch.float16).contiguous()
-    upstream.to("cpu")
-    return out
 
 
 def read_labels(data_dir: str | Path, label_file: str) -> dict[str, str]:
@@ -158,34 +80,11 @@ def read_labels(data_dir: str | Path, label_file: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- data
-class CachedLayerDataset(torch.utils.data.Dataset):
-    def __init__(self, feats: dict[str, Tensor], labels: dict[str, int]):
-        self.utts = sorted(u for u in feats if u in labels)
-        self.feats = feats
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.utts)
-
-    @property
-    def durations(self) -> list[float]:
-        return [self.feats[u].shape[1] * 0.02 for u in self.utts]
-
-    def __getitem__(self, key):
-        index = key[0] if isinstance(key, tuple) else key
-        u = self.utts[int(index)]
-        return {"utt_id": u, "layers": self.feats[u], "label": self.labels[u]}
-
-
-def collate_layers(items: list[dict]) -> dict[str, Any]:
-    lens = torch.tensor([it["layers"].shape[1] for it in items], dtype=torch.long)
-    L, _, C = items[0]["layers"].shape
-    x = torch.zeros(L, len(items), int(lens.max()), C)
-    for b, it in enumerate(items):
-        x[:, b, : lens[b]] = it["layers"].float()
-    mask = torch.arange(x.shape[2])[None, :] >= lens[:, None]
-    return {"layers": x, "padding_mask": mask, "labels": torch.tensor([it["label"] for it in items]),
-            "utt_ids": [it["utt_id"] for it in items]}
+def collate_labelled_layers(items: list[dict]) -> dict[str, Any]:
+    """:func:`~audiocl.tasks.upstream_layers.collate_layers` plus the class ids as ``labels``."""
+    batch = collate_layers(items)
+    batch["labels"] = torch.tensor([it["target"] for it in items])
+    return batch
 
 
 class AudioLabelCollate:
@@ -262,7 +161,7 @@ def load_classifier(exp_dir: str | Path) -> tuple[nn.Module, ClassifierHead, lis
         raise ConfigError(f"no trained classifier in {exp_dir} (model/head.safetensors missing)")
     cfg = load_config(ClassifyConfig, directory / "config.yaml")
     meta = json.loads((directory / "labels.json").read_text())
-    upstream, _, _ = build_upstream(cfg.upstream)
+    upstream, _, _ = load_upstream(cfg.upstream)
     if (directory / "upstream.safetensors").is_file():
         upstream.load_state_dict(load_file(str(directory / "upstream.safetensors")))
     head = ClassifierHead(meta["num_layers"], meta["input_dim"], len(meta["labels"]), cfg.head)
@@ -285,7 +184,7 @@ def run_classify(cfg: ClassifyConfig, exp_dir: str | Path) -> dict[str, Any]:
         raise DataDirError(f"{cfg.data.train}/{cfg.data.label_file}: need at least 2 classes, found {label_names}")
     label_ids = {u: label_names.index(v) for u, v in raw_labels.items()}
     torch.manual_seed(cfg.trainer.seed)
-    upstream, _, _ = build_upstream(cfg.upstream)
+    upstream, _, _ = load_upstream(cfg.upstream)
     from audiocl.data.sampler import DurationBucketBatchSampler
 
     classifier = None
@@ -294,9 +193,7 @@ def run_classify(cfg: ClassifyConfig, exp_dir: str | Path) -> dict[str, Any]:
             raise ConfigError("upstream.finetune=true needs a neural upstream, not fbank")
         from audiocl.data.dataset import AudioDataset
 
-        with torch.no_grad():
-            probe, _ = upstream.extract_layers(torch.zeros(1, 16000), torch.tensor([16000]))
-        num_layers, dim = len(probe), probe[0].shape[-1]
+        num_layers, dim = layer_shape(upstream)
         ds: Any = AudioDataset.from_data_dir(cfg.data.train, sample_rate=cfg.data.sample_rate, crop_seconds=None,
                                              max_seconds=cfg.data.max_seconds)
         ds.items = [it for it in ds.items if it.utt_id in label_ids]
@@ -305,12 +202,12 @@ def run_classify(cfg: ClassifyConfig, exp_dir: str | Path) -> dict[str, Any]:
         classifier = UtteranceClassifier(upstream, head, freeze_upstream=False)
         classifier.train()
     else:
-        feats = extract_all(upstream, cfg.data.train, cfg.data.sample_rate, max_seconds=cfg.data.max_seconds)
+        feats = data_dir_layers(upstream, cfg.data.train, cfg.data.sample_rate, max_seconds=cfg.data.max_seconds)
         ds = CachedLayerDataset(feats, label_ids)
         if len(ds) == 0:
             raise DataDirError(f"{cfg.data.train}: no utterance has both audio and a label")
         num_layers, _, dim = ds.feats[ds.utts[0]].shape
-        collate = collate_layers
+        collate = collate_labelled_layers
         head = ClassifierHead(num_layers, dim, len(label_names), cfg.head)
     sampler = DurationBucketBatchSampler(ds.durations, cfg.data.max_batch_seconds, num_buckets=5, seed=cfg.trainer.seed)
     loader = make_loader(ds, sampler, collate, cfg.trainer.num_workers)
@@ -335,13 +232,13 @@ def evaluate_classifier(exp_dir: str | Path, data_dir: str | Path, out_dir: str 
     if unknown:
         log.warning("%s: %d utterance(s) have labels unseen in training and are not scored, e.g. %s",
                     data_dir, len(unknown), unknown[0])
-    feats = extract_all(upstream, data_dir, cfg.data.sample_rate)
+    feats = data_dir_layers(upstream, data_dir, cfg.data.sample_rate)
     refs, hyps, preds = [], [], {}
     utts = sorted(u for u in feats if u in refs_raw and refs_raw[u] in labels)
     with torch.no_grad():
         for i in range(0, len(utts), 32):
             chunk = utts[i:i + 32]
-            batch = collate_layers([{"utt_id": u, "layers": feats[u], "label": 0} for u in chunk])
+            batch = collate_layers([{"utt_id": u, "layers": feats[u]} for u in chunk])
             logits = head(batch["layers"], batch["padding_mask"])
             for u, p in zip(chunk, logits.argmax(-1).tolist()):
                 preds[u] = labels[p]

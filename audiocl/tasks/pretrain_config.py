@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from audiocl import models
 from audiocl.errors import ConfigError
 from audiocl.tasks.runner import TrainerConfig
 from audiocl.tasks.schedules import ScheduleConfig
@@ -76,15 +77,6 @@ class PretrainConfig:
     trainer: TrainerConfig = field(default_factory=_default_trainer)
 
 
-def model_classes(ssl_type: str) -> tuple[type, type]:
-    """``(config class, model class)`` of ``ssl_type`` from the one model registry."""
-    from audiocl import models
-
-    if ssl_type not in models.names():
-        raise ConfigError(f"unknown ssl_type {ssl_type!r}; choose one of {', '.join(models.names())}")
-    return models.config_class(ssl_type), models.model_class(ssl_type)
-
-
 def _load_yaml(path: str | Path) -> DictConfig:
     path = Path(path)
     if not path.is_file():
@@ -121,10 +113,8 @@ def resolve_pretrain_config(presets: Sequence[str | Path] = (), overrides: Seque
         if ssl_type and kind != ssl_type and not src.startswith("override"):
             raise ConfigError(f"{src} is a {kind} config but --ssl-type {ssl_type} was given; "
                               f"pass a {ssl_type} preset (e.g. configs/pretrain/cpc_tiny.yaml for cpc)")
-    model_cls, _ = model_classes(chosen)
-
     top = OmegaConf.structured(PretrainConfig)
-    model = OmegaConf.structured(model_cls)
+    model = OmegaConf.structured(models.config_class(chosen))
     for src, node in layers:
         node = node.copy()
         model_part = node.pop("model", None)
@@ -152,12 +142,11 @@ def pretrain_config_from_dict(d: dict) -> PretrainConfig:
     """Rebuild a :class:`PretrainConfig` from the plain dict saved in ``config.yaml`` or a checkpoint."""
     d = dict(d)
     ssl_type = d.get("ssl_type", "wav2vec2")
-    model_cls, _ = model_classes(ssl_type)
     model = d.pop("model", None) or {}
     try:
         top = OmegaConf.merge(OmegaConf.structured(PretrainConfig), d)
         cfg: PretrainConfig = OmegaConf.to_object(top)  # type: ignore[assignment]
-        cfg.model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(model_cls), model))
     except OmegaConfBaseException as exc:
         raise ConfigError(f"saved pretraining config is invalid: {exc}") from None
+    cfg.model = models.config_from_dict(ssl_type, model)
     return cfg

@@ -1,4 +1,5 @@
-"""Learning-rate schedules: linear warm-up, then polynomial (fairseq ``polynomial_decay``) or cosine decay.
+"""Learning-rate schedules: linear warm-up, then polynomial (fairseq ``polynomial_decay``) or cosine decay;
+and fairseq's ``tri_stage`` (warm-up, hold, exponential decay) used by CTC fine-tuning and the CTC probe.
 
 The schedule is a small callable object (not a closure) so ``LambdaLR.state_dict()`` stores its plain
 numbers and a checkpoint stays loadable with ``torch.load(weights_only=True)``.
@@ -10,6 +11,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+from audiocl.errors import ConfigError
 
 
 @dataclass
@@ -57,3 +60,25 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, max_s
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, WarmupDecay(cfg.warmup_steps, total, cfg.kind, cfg.power, cfg.final_lr_scale)
     )
+
+
+class TriStage:
+    """fairseq ``tri_stage`` multiplier: linear warm-up from ``init`` to 1, hold, exponential decay to ``final``."""
+
+    def __init__(self, total_steps: int, phase_ratio: list[float], init_scale: float, final_scale: float):
+        if len(phase_ratio) != 3 or abs(sum(phase_ratio) - 1.0) > 1e-6:
+            raise ConfigError(f"optim.phase_ratio must be 3 numbers summing to 1, got {phase_ratio}")
+        self.warmup = int(total_steps * phase_ratio[0])
+        self.hold = int(total_steps * phase_ratio[1])
+        self.decay = max(1, total_steps - self.warmup - self.hold)
+        self.init = float(init_scale)
+        self.final = float(final_scale)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return self.init + (1.0 - self.init) * step / max(1, self.warmup)
+        step -= self.warmup
+        if step < self.hold:
+            return 1.0
+        step -= self.hold
+        return math.exp(math.log(max(self.final, 1e-12)) * min(step, self.decay) / self.decay)

@@ -95,7 +95,7 @@ def test_too_short_utterances_are_skipped_and_counted_without_inf():
 @pytest.mark.integration
 def test_finetune_decode_score_end_to_end(ctc_data, tiny_release, tmp_path):
     from audiocl.cli.main import main
-    from audiocl.tasks.finetune_ctc import load_ctc_model
+    from audiocl.tasks.ctc_model_io import load_ctc_model
 
     train, test = ctc_data
     exp = tmp_path / "exp" / "ctc"
@@ -156,7 +156,7 @@ def test_ctc_probe_on_frozen_upstream_and_fbank(ctc_data, tiny_release, tmp_path
 
 def test_reinit_top_layers_resets_exactly_the_top_blocks(tiny_release):
     from audiocl.hub.release import load_release
-    from audiocl.tasks.finetune_ctc import UpstreamConfig, load_upstream, transformer_blocks
+    from audiocl.tasks.upstream import UpstreamConfig, load_upstream, transformer_blocks
 
     original, _ = load_release(tiny_release)
     before = [{k: v.clone() for k, v in b.state_dict().items()} for b in transformer_blocks(original)]
@@ -176,7 +176,7 @@ def test_reinit_top_layers_resets_exactly_the_top_blocks(tiny_release):
 
 
 def test_reinit_top_layers_rejects_bad_values(tiny_release):
-    from audiocl.tasks.finetune_ctc import UpstreamConfig, load_upstream
+    from audiocl.tasks.upstream import UpstreamConfig, load_upstream
 
     with pytest.raises(ConfigError, match="1.."):
         load_upstream(UpstreamConfig(path=str(tiny_release), reinit_top_layers=99))
