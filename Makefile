@@ -13,6 +13,7 @@ demo: setup
 	bash egs/mini_tts/run.sh --config conf/demo.conf
 
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 bench: setup
