@@ -14,6 +14,7 @@ stage_classify() {
   local tasks=$cls_tasks t tr evals e k label args extra up
   up=$(pretrained_upstream)
   label=${cls_label_file#utt2}
+  # shellcheck disable=SC2086  # unquoted: the set lists become one comma-separated list
   [ -n "$tasks" ] || tasks="$train_set:$(echo $dev_set $test_sets | tr ' ' ',')"
   for t in $tasks; do
     tr=${t%%:*}; evals=${t#*:}
@@ -27,6 +28,7 @@ stage_classify() {
     done
     for k in $cls_upstreams; do
       extra=()
+      # shellcheck disable=SC2207  # key=value words without spaces; a missing file fails the stage here
       if [ "$k" = fbank ]; then extra=($(fbank_overrides upstream.fbank)); fi
       # shellcheck disable=SC2086
       $gpu_cmd "$expdir/log/classify_${label}_${k}_$tr.log" \

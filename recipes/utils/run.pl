@@ -3,4 +3,5 @@
 #   run.pl [--max-jobs-run N] JOB=1:N exp/log/name.JOB.log COMMAND [ARGS with JOB...]
 # Logic and documentation: audiocl/recipe/launcher.py (started by launcher.sh, shared with slurm.pl).
 __here=${BASH_SOURCE[0]%/*}; [ "$__here" != "${BASH_SOURCE[0]}" ] || __here=.   # its folder, without dirname
+# shellcheck source=launcher.sh disable=SC1091
 . "$__here/launcher.sh" local "$@"
