@@ -53,7 +53,7 @@ def _panel_to_ntc(X, what: str) -> np.ndarray:
 
 
 class ContrastiveTransformer(BaseTransformer):
-    """Self-supervised contrastive embeddings for time series (TS2Vec / SimCLR, optional DBPM).
+    """Self-supervised contrastive embeddings for time series (TS2Vec / SimCLR / TS-TCC, optional DBPM).
 
     Parameters
     ----------
