@@ -22,7 +22,7 @@ from typing import Iterator
 
 import soundfile as sf
 
-from audiocl.data.audio import read_audio, write_audio
+from audiocl.data.audio import audio_info, read_audio, write_audio
 from audiocl.data.datadir import DataDir
 from audiocl.errors import DataDirError, SampleRateError
 from audiocl.utils.io import atomic_write_text
@@ -83,9 +83,9 @@ def audio_at_16k(clip: CaptionedClip, wav_dir: Path, strict_sample_rate: bool = 
         return clip.source, sf.info(str(clip.source)).duration
     target = wav_dir / f"{clip.utt}.wav"
     if not _is_ready(target):
-        info = sf.info(str(clip.source)) if clip.source.is_file() else None
-        if strict_sample_rate and info is not None and info.samplerate != SAMPLE_RATE:
-            raise SampleRateError(f"sample rate is {info.samplerate} Hz, {SAMPLE_RATE} Hz is required "
+        info = audio_info(str(clip.source), utt_id=clip.utt)
+        if strict_sample_rate and info.sample_rate != SAMPLE_RATE:
+            raise SampleRateError(f"sample rate is {info.sample_rate} Hz, {SAMPLE_RATE} Hz is required "
                                   f"(strict_sample_rate)", path=str(clip.source), utt_id=clip.utt)
         wav = read_audio(str(clip.source), sample_rate=SAMPLE_RATE, utt_id=clip.utt)
         write_audio(target, wav.clip(-1.0, 1.0), SAMPLE_RATE)

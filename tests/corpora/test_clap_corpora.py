@@ -94,6 +94,16 @@ def test_clotho_bad_input_is_named(tmp_path):
         prepare_clotho(root, tmp_path / "data")
 
 
+def test_clotho_unreadable_audio_names_the_clip(tmp_path):
+    from audiocl.errors import AudioReadError
+
+    root = tmp_path / "clotho"
+    _clotho(root)
+    (root / "evaluation" / "Door creak 01.wav").write_bytes(b"RIFF\x00\x00 not a wav")
+    with pytest.raises(AudioReadError, match="utterance clotho-evaluation-Door_creak_01"):
+        prepare_clotho(root, tmp_path / "data")
+
+
 # ------------------------------------------------------------------------------------------ AudioCaps
 def _audiocaps(root: Path) -> None:
     _csv(root / "train.csv", ["audiocap_id", "youtube_id", "start_time", "caption"],

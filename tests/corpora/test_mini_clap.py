@@ -229,6 +229,13 @@ def test_rendering_is_deterministic_and_levels_follow_loudness():
     assert 2.5 < ratio < 6.0
 
 
+def test_missing_soundfont_is_a_clear_error(tmp_path):
+    from audiocl.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="soundfont .*nothing.sf2 not found.*timgm6mb-soundfont"):
+        prepare_mini_clap(tmp_path, MiniClapOptions(num_train=1, soundfont=str(tmp_path / "nothing.sf2")))
+
+
 # ------------------------------------------------------------------------------------------ the corpus
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
