@@ -99,7 +99,23 @@ class TooShortCounter:
         self.utts = set(state.get("too_short_utts", []))
 
 
-class FinetuneCtcTask(AudioclTask):
+class CtcTask(AudioclTask):
+    """Base of the CTC tasks: counts the utterances dropped from the loss, and keeps the count on resume."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.too_short = TooShortCounter()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["audiocl_ctc"] = self.too_short.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.too_short.load_state_dict(checkpoint.get("audiocl_ctc", {}))
+
+
+class FinetuneCtcTask(CtcTask):
     """Lightning task: CTC loss with too-short utterances dropped and counted."""
 
     def __init__(self, model: CtcAsrModel, optim: CtcOptimConfig, max_steps: int, loader: Any = None):
@@ -108,7 +124,6 @@ class FinetuneCtcTask(AudioclTask):
         self.optim_cfg = optim
         self.max_steps = max_steps
         self._loader = loader
-        self.too_short = TooShortCounter()
 
     @property
     def too_short_total(self) -> int:
@@ -138,14 +153,6 @@ class FinetuneCtcTask(AudioclTask):
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, TriStage(self.max_steps, list(c.phase_ratio), c.init_lr_scale, c.final_lr_scale))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["audiocl_ctc"] = self.too_short.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        self.too_short.load_state_dict(checkpoint.get("audiocl_ctc", {}))
 
 
 def _tokenizer_for(cfg: FinetuneCtcConfig, texts, tok_dir: Path) -> Tokenizer:

@@ -26,8 +26,7 @@ from torch import Tensor, nn
 from audiocl.config import config_to_dict
 from audiocl.errors import DataDirError
 from audiocl.models.ctc_asr import ctc_loss_skipping_short
-from audiocl.tasks.base import AudioclTask
-from audiocl.tasks.ctc import TooShortCounter, concat_targets, transcripts_to_targets
+from audiocl.tasks.ctc import CtcTask, concat_targets, transcripts_to_targets
 from audiocl.tasks.runner import TrainerConfig, make_loader, run_training
 from audiocl.tasks.schedules import TriStage
 from audiocl.tasks.upstream import UpstreamConfig, load_upstream
@@ -88,13 +87,14 @@ class CtcLayersCollate:
         return concat_targets(collate_layers(items), self.targets)
 
 
-class CtcProbeTask(AudioclTask):
+class CtcProbeTask(CtcTask):
+    """CTC loss of the probe on cached layers (too-short utterances dropped and counted)."""
+
     def __init__(self, probe: CtcProbe, cfg: CtcProbeConfig, loader: Any):
         super().__init__()
         self.probe = probe
         self.cfg = cfg
         self._loader = loader
-        self.too_short = TooShortCounter()
 
     def train_dataloader(self):
         return self._loader
@@ -112,14 +112,6 @@ class CtcProbeTask(AudioclTask):
         opt = torch.optim.AdamW(self.probe.parameters(), lr=self.cfg.lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, TriStage(self.cfg.steps, [0.1, 0.4, 0.5], 0.01, 0.05))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["audiocl_ctc"] = self.too_short.state_dict()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        self.too_short.load_state_dict(checkpoint.get("audiocl_ctc", {}))
 
 
 @torch.no_grad()

@@ -58,7 +58,7 @@ stage_finetune() {
       # shellcheck disable=SC2086
       $gpu_cmd "$expdir/log/finetune_ctc_scratch_$tag.log" \
         audiocl finetune --config "$ctc_config" --exp-dir "$expdir/ctc_scratch_$tag" \
-          upstream.path="$up" upstream.init=random model.freeze_finetune_updates=0 \
+          upstream.path="$up" upstream.kind=random model.freeze_finetune_updates=0 \
           $ctc_scratch_opts data.train="$dir" $ctc_opts
     fi
   done

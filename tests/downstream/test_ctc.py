@@ -145,13 +145,18 @@ def test_ctc_probe_on_frozen_upstream_and_fbank(ctc_data, tiny_release, tmp_path
     from audiocl.cli.main import main
 
     train, test = ctc_data
-    for kind in ("pretrained",):  # the fbank "upstream" is exercised by the classification tests
+    for kind in ("pretrained", "fbank"):
         out = tmp_path / f"probe_{kind}"
-        assert main(["ctc-probe", "--train", str(train), "--eval", str(test), "--out", str(out), "--upstream", kind,
-                     "--upstream-path", str(tiny_release), "--steps", "3", "--num-threads", "1"]) == 0
+        args = ["ctc-probe", "--train", str(train), "--eval", str(test), "--out", str(out), "--upstream", kind,
+                "--upstream-path", str(tiny_release), "--steps", "3", "--num-threads", "1"]
+        assert main(args) == 0
         m = json.loads((out / "metrics.json").read_text())
         assert m["train_utts"] == 5 and len(m["layer_weights"]) == (3 if kind == "pretrained" else 1)
+        assert m["steps"] == 3 and (out / "checkpoints" / "last.ckpt").is_file()  # trained by the shared runner
         assert (out / "decode_test" / "text").is_file() and "cer" in m["test"]
+        assert main(args) == 0  # a finished probe resumes as a no-op: same weights, same scores
+        again = json.loads((out / "metrics.json").read_text())
+        assert again["layer_weights"] == m["layer_weights"] and again["test"] == m["test"]
 
 
 def test_reinit_top_layers_resets_exactly_the_top_blocks(tiny_release):
