@@ -123,7 +123,7 @@ def fetch_hf(ref: str, cache: ModelCache, opts: DownloadOptions, *, network: boo
     key = str(hf_ref)
 
     def produce() -> Path:
-        snap = fetch_snapshot(hf_ref, cache, allow_unverified=opts.allow_unverified)
+        snap = fetch_snapshot(hf_ref, cache, allow_unverified=opts.allow_unverified, quiet=opts.quiet)
         try:
             weights = next(s for s in snap.sources if s["name"].endswith((".safetensors", ".bin")))
             release, _ = _release_from(cache, snap.folder, f"hf-{weights['sha256'][:37]}", key,
@@ -145,7 +145,13 @@ def _local_stat(path: Path) -> dict:
 def fetch_local(path: Path, cache: ModelCache) -> Path:
     """A local path: audiocl releases and training checkpoints are used where they are; foreign
     checkpoints (fairseq, HF folder, torchaudio, archives) are converted once into the cache, keyed
-    by path, size and modification time (no re-hash on later calls)."""
+    by path, size and modification time (a hit neither re-hashes nor re-reads the checkpoint)."""
+    resolved = path.resolve()
+    ref = f"local:{resolved}"
+    stat = _local_stat(resolved)
+    hit = cache.lookup(ref, local_stat=stat)
+    if hit is not None:
+        return hit
     try:
         fmt = detect_format(path)
     except AudioclError:
@@ -154,9 +160,7 @@ def fetch_local(path: Path, cache: ModelCache) -> Path:
         raise
     if fmt in ("release", "checkpoint"):
         return path
-    path = path.resolve()
-    ref = f"local:{path}"
-    stat = _local_stat(path)
+    path = resolved
 
     def produce() -> Path:
         sources = [{"path": str(path), "format": fmt}]

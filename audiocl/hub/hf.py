@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from audiocl.errors import ChecksumError, ConfigError, DownloadError
 from audiocl.hub.cache import ModelCache, sha256_file
 
@@ -90,7 +92,16 @@ def _check_etag(path: Path, etag: str | None, what: str) -> tuple[str, bool]:
     return sha, False
 
 
-def fetch_snapshot(ref: HfRef, cache: ModelCache, *, allow_unverified: bool = False) -> HfSnapshot:
+class _SilentBar(tqdm):
+    """huggingface_hub's progress bars, switched off (``--quiet``, or stderr not a terminal)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["disable"] = True
+        super().__init__(*args, **kwargs)
+
+
+def fetch_snapshot(ref: HfRef, cache: ModelCache, *, allow_unverified: bool = False,
+                   quiet: bool = False) -> HfSnapshot:
     """Download the files of ``ref`` into a staging folder of ``cache`` and verify each one."""
     # huggingface_hub is imported only when an hf: reference misses the cache (it is slow to import)
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
@@ -100,6 +111,7 @@ def fetch_snapshot(ref: HfRef, cache: ModelCache, *, allow_unverified: bool = Fa
         raise DownloadError(f"{ref}: not pinned to a commit; use {ref.repo_id}@<40-hex commit>, or "
                             "--allow-unverified to take the current one (its commit id is printed)")
     ep = endpoint()
+    show_progress = not quiet and sys.stderr.isatty()
     revision = ref.revision or "main"
     cache.prepare()
     staging = cache.staging_dir("hf")
@@ -116,7 +128,7 @@ def fetch_snapshot(ref: HfRef, cache: ModelCache, *, allow_unverified: bool = Fa
                 raise DownloadError(f"{ref}: the hub answered commit {meta.commit_hash} for {commit}")
             commit = commit or meta.commit_hash
             local = Path(hf_hub_download(ref.repo_id, name, revision=commit or revision, endpoint=ep,
-                                         local_dir=folder))
+                                         local_dir=folder, tqdm_class=None if show_progress else _SilentBar))
         except EntryNotFoundError:
             if required:
                 raise DownloadError(f"{ref}: the repository has no {name}") from None

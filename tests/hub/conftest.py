@@ -33,6 +33,7 @@ class ModelServer:
     """Serves ``files`` (URL path -> bytes) with Range support, and HF repos under ``/<org>/<name>/resolve/``.
 
     Failure knobs: ``drop_after[path] = n`` sends n bytes of the promised body once, then hangs up;
+    ``fail_once[path] = status`` answers that HTTP status once;
     ``honour_range = False`` answers 200 with the whole file to Range requests; ``chunk_delay``
     slows a transfer down (seconds per 4 KiB) so two clients overlap.
     """
@@ -40,6 +41,7 @@ class ModelServer:
     files: dict[str, bytes] = field(default_factory=dict)
     hf_repos: dict[str, dict] = field(default_factory=dict)  # repo_id -> {"commit": sha, "files": {name: bytes}}
     drop_after: dict[str, int] = field(default_factory=dict)
+    fail_once: dict[str, int] = field(default_factory=dict)  # URL path -> HTTP status answered once
     honour_range: bool = True
     chunk_delay: float = 0.0
     requests: list[Request] = field(default_factory=list)
@@ -93,8 +95,11 @@ class ModelServer:
                     return
                 else:
                     data = state.files.get(self.path)
+                status = state.fail_once.pop(self.path, None)
+                if status is not None:
+                    data = None
                 if data is None:
-                    self.send_response(404)
+                    self.send_response(status or 404)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return

@@ -210,3 +210,59 @@ def test_cache_and_models_commands(server, hub_env, tiny_release, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "wav2vec2-base-fairseq" in out and "wav2vec2-base-960h-hf" in out
+
+
+def test_server_errors_are_retried(server, hub_env, tiny_release):
+    _, tar = tiny_release
+    server.files["/t.tar.gz"] = tar
+    server.fail_once["/t.tar.gz"] = 503
+    resolve(server.url + "/t.tar.gz", _opts(tar, retries=1))
+    assert len(server.gets("/t.tar.gz")) == 2
+
+
+def test_a_held_lock_is_waited_for_and_a_stuck_one_does_not_block(server, hub_env, tiny_release, capsys,
+                                                                   monkeypatch):
+    import threading
+
+    from filelock import FileLock
+
+    from audiocl.hub.cache import entry_key
+
+    _, tar = tiny_release
+    url = server.url + "/t.tar.gz"
+    server.files["/t.tar.gz"] = tar
+    monkeypatch.setenv("AUDIOCL_LOCK_TIMEOUT", "30")  # bounds the wait if the lock were never released
+    ModelCache(hub_env).prepare()
+    lock = FileLock(str(hub_env / "locks" / f"ref-{entry_key(url)}.lock"), thread_local=False)
+    lock.acquire()
+    threading.Timer(1.5, lock.release).start()
+    resolve(url, _opts(tar))
+    assert "waiting for lock" in capsys.readouterr().err
+    other = server.url + "/u.tar.gz"
+    server.files["/u.tar.gz"] = tar
+    stuck = FileLock(str(hub_env / "locks" / f"ref-{entry_key(other)}.lock"))
+    stuck.acquire()  # a process that died holding a lock on a file system that keeps it
+    monkeypatch.setenv("AUDIOCL_LOCK_TIMEOUT", "1.5")
+    try:
+        assert (resolve(other, _opts(tar)) / "model.safetensors").is_file()
+    finally:
+        stuck.release()
+    assert "going on without it" in capsys.readouterr().err
+
+
+def test_packaged_registry_states_where_each_hash_comes_from():
+    import re
+
+    from audiocl.hub.registry import load_registry
+
+    entries = load_registry()
+    assert {"wav2vec2-base-fairseq", "wav2vec2-base-960h-fairseq", "wav2vec2-large-lv60-fairseq",
+            "wav2vec2-base-hf", "wav2vec2-base-960h-hf", "wav2vec2-large-lv60-hf"} <= set(entries)
+    for e in entries.values():
+        assert e.description and e.licence and e.card
+        if e.hf_repo:
+            assert e.sha256_source and (e.revision is None or re.fullmatch(r"[0-9a-f]{40}", e.revision))
+            assert e.revision or "revision_source" in e.extra
+        for f in e.files:
+            assert f.url.startswith("https://") and f.sha256_source
+            assert f.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", f.sha256)
