@@ -161,9 +161,18 @@ class ModelCache:
             tag = self.root / "CACHEDIR.TAG"
             if not tag.is_file():
                 atomic_write_text(tag, CACHEDIR_TAG)
+            self._drop_stale_staging()
         except OSError as exc:
             raise AudioclError(f"model cache {self.root} is not writable ({exc}); set {CACHE_ENV} to a "
                                "writable folder, or prefetch into this one where it is writable") from None
+
+    def _drop_stale_staging(self, max_age: float = 86400.0) -> None:
+        """Remove conversion folders a killed process left in ``tmp/`` over a day ago (partial
+        downloads stay: they are what a later run resumes)."""
+        now = time.time()
+        for p in self.tmp.iterdir():
+            if p.is_dir() and now - p.stat().st_mtime > max_age:
+                shutil.rmtree(p, ignore_errors=True)
 
     def write_manifest(self, ref: str, manifest: dict[str, Any]) -> None:
         data = dict(manifest, ref=ref)

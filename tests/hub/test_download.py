@@ -266,3 +266,20 @@ def test_packaged_registry_states_where_each_hash_comes_from():
         for f in e.files:
             assert f.url.startswith("https://") and f.sha256_source
             assert f.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", f.sha256)
+
+
+def test_stale_staging_folders_are_dropped_and_partials_kept(server, hub_env, tiny_release):
+    _, tar = tiny_release
+    server.files["/t.tar.gz"] = tar
+    cache = ModelCache(hub_env)
+    cache.prepare()
+    stale, fresh = cache.tmp / "convert.dead", cache.tmp / "convert.live"
+    partial = cache.tmp / "abc.1-x.partial"
+    for d in (stale, fresh):
+        d.mkdir()
+    partial.write_bytes(b"x")
+    old = os.stat(stale).st_mtime - 2 * 86400
+    os.utime(stale, (old, old))
+    os.utime(partial, (old, old))
+    resolve(server.url + "/t.tar.gz", _opts(tar))
+    assert not stale.exists() and fresh.exists() and partial.exists()

@@ -129,3 +129,19 @@ def test_convert_cli_torchaudio_state_dict_matches_torchaudio(tmp_path):
         layers, _ = model.extract_layers(wav)
     assert (layers[-1] - expected[-1]).abs().max().item() <= 1e-4
     assert main(["convert", str(src), str(tmp_path / "rel")]) == 1  # DST not empty: refused
+
+
+def test_archive_members_outside_the_folder_are_refused(tmp_path, hub_env, server):
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"hi"))
+    data = buf.getvalue()
+    server.files["/bad.tar.gz"] = data
+    with pytest.raises(AudioclError, match="refusing unsafe archive member"):
+        resolve(server.url + "/bad.tar.gz", DownloadOptions(sha256=hashlib.sha256(data).hexdigest(), quiet=True))
+    assert not list(hub_env.parent.rglob("escaped.txt")) and not list((hub_env / "entries").iterdir())
