@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from audiocl.errors import ConfigError
 from audiocl.features.normalized_fbank import min_samples as min_fbank_samples
-from audiocl.features.normalized_fbank import normalized_fbank
+from audiocl.features.normalized_fbank import normalize_utterances, normalized_fbank
 
 
 @dataclass
@@ -114,7 +114,9 @@ class FbankFrontend(nn.Module):
     """Kaldi fbank (80 bins, 25/10 ms) -> utterance CMVN -> stack ``stack`` frames -> LN -> Linear(C).
 
     Mirrors wav2vec 2.0's ``feature_norm + feature_proj`` after its conv encoder, so the context
-    network sees the same frame rate and width from either front-end. Everything here is trained.
+    network sees the same frame rate and width from either front-end. Everything here is trained. The
+    fbank and its normalisation are :mod:`audiocl.features.normalized_fbank`, shared with the fbank
+    baselines of classification and the CTC probe.
     """
 
     def __init__(self, out_dim: int, num_mel_bins: int = 80, stack: int = 2, dropout: float = 0.1):
@@ -131,7 +133,13 @@ class FbankFrontend(nn.Module):
         self.min_samples = min_fbank_samples(self.fbank_cfg, stack)
 
     def forward(self, wav: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        feats, counts = normalized_fbank(wav, lengths, self.fbank_cfg, self.stack)
+        """``wav (B, samples)``, or fbank frames computed beforehand ``(B, frames, D)`` with ``lengths`` in
+        frames (recipe stage 2's features): only normalised here."""
+        if wav.dim() == 3:
+            counts = lengths.to(wav.device)
+            feats = normalize_utterances(wav.float(), counts)
+        else:
+            feats, counts = normalized_fbank(wav, lengths, self.fbank_cfg, self.stack)
         b, t, d = feats.shape
         t2 = t // self.stack
         x = feats[:, : t2 * self.stack].reshape(b, t2, d * self.stack)

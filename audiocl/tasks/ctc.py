@@ -63,15 +63,17 @@ def concat_targets(batch: dict, targets: dict[str, list[int]]) -> dict:
 
 
 class CtcCollate:
-    """Audio padding collate plus concatenated CTC targets (picklable for DataLoader workers)."""
+    """Audio (or stored fbank frame) padding collate plus concatenated CTC targets (picklable for workers)."""
 
-    def __init__(self, targets: dict[str, list[int]]):
+    def __init__(self, targets: dict[str, list[int]], frames: bool = False):
         self.targets = targets
+        self.frames = frames
 
     def __call__(self, items):
         from audiocl.data.dataset import collate_audio
+        from audiocl.tasks.stored_fbank_data import collate_frames
 
-        return concat_targets(collate_audio(items), self.targets)
+        return concat_targets(collate_frames(items) if self.frames else collate_audio(items), self.targets)
 
 
 class TooShortCounter:
@@ -164,6 +166,16 @@ def _tokenizer_for(cfg: FinetuneCtcConfig, texts, tok_dir: Path) -> Tokenizer:
     return tokenizer
 
 
+def _stored_fbank(cfg: FinetuneCtcConfig, ds: Any):
+    """The training set as stage-2 fbank frames, when the model's front-end is that fbank (else ``None``)."""
+    if cfg.model.frontend != "fbank" or not cfg.upstream.use_stored_features:
+        return None
+    from audiocl.features.config import FbankConfig
+    from audiocl.tasks.stored_fbank_data import stored_fbank_dataset
+
+    return stored_fbank_dataset(ds, cfg.data.train, FbankConfig(num_mel_bins=cfg.model.fbank_num_mel_bins))
+
+
 def run_finetune_ctc(cfg: FinetuneCtcConfig, exp_dir: str | Path) -> dict[str, Any]:
     """Train (or resume) and release the model under ``exp_dir/model``; returns the run's metrics."""
     from audiocl.data.datadir import DataDir
@@ -198,7 +210,9 @@ def run_finetune_ctc(cfg: FinetuneCtcConfig, exp_dir: str | Path) -> dict[str, A
         raise DataDirError(f"{cfg.data.train}: no utterance with a non-empty transcript")
     sampler = DurationBucketBatchSampler(ds.durations, cfg.data.max_batch_seconds, num_buckets=cfg.data.num_buckets,
                                          seed=cfg.trainer.seed, max_batch_size=cfg.data.max_batch_size or None)
-    loader = make_loader(ds, sampler, CtcCollate(targets), cfg.trainer.num_workers)
+    stored = _stored_fbank(cfg, ds)
+    loader = make_loader(ds if stored is None else stored, sampler, CtcCollate(targets, frames=stored is not None),
+                         cfg.trainer.num_workers)
     task = FinetuneCtcTask(model, cfg.optim, cfg.trainer.max_steps, loader)
     title = f"CTC fine-tuning ({cfg.model.frontend}, {cfg.upstream.kind})"
     metrics = run_training(task, cfg.trainer, exp_dir, config=cfg, title=title)

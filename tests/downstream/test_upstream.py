@@ -165,3 +165,48 @@ def test_release_loading_needs_no_training_code(tiny_release):
             "assert info.ssl_type == 'wav2vec2' and info.model.encoder_layers == 2 and 'model' in info.raw; "
             "bad = [n for n in sys.modules if n.startswith('audiocl.tasks')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code, str(tiny_release)], check=True)
+
+
+def test_ctc_fbank_front_end_takes_stored_frames_or_audio():
+    from audiocl.features.kaldi import fbank_batch
+    from audiocl.models.ctc_asr import FbankFrontend
+
+    torch.manual_seed(0)
+    wav, lengths = torch.randn(2, 9000) * 0.1, torch.tensor([9000, 6000])
+    front = FbankFrontend(out_dim=8, stack=2, dropout=0.0)
+    raw, frames = fbank_batch(wav, lengths, FbankConfig())
+    with torch.no_grad():
+        from_wav, n1 = front(wav, lengths)
+        from_frames, n2 = front(raw, frames)
+    assert torch.equal(n1, n2)
+    torch.testing.assert_close(from_wav, from_frames)
+
+
+def test_ctc_scratch_fbank_model_trains_on_stage2_features(data_dir, tmp_path):
+    import shutil
+
+    from audiocl.cli.main import main
+
+    plain = tmp_path / "plain"
+    shutil.copytree(data_dir, plain)
+    _extract(data_dir, tmp_path / "fbank")
+    common = ["upstream.kind=random", "model.frontend=fbank",
+              "model.freeze_finetune_updates=0", "model.mask_channel_length=4", "trainer.max_steps=3",
+              "trainer.progress_bar=false", "trainer.num_threads=1", "trainer.log_every_n_steps=1",
+              "data.max_batch_seconds=3", "model.layerdrop=0.0"]
+    tiny = ["upstream.model=wav2vec2", "upstream.preset=tiny"]
+    losses = {}
+    for name, d in (("wav", plain), ("scp", data_dir)):
+        exp = tmp_path / f"ctc_{name}"
+        assert main(["finetune", "--exp-dir", str(exp), f"data.train={d}", *common, *tiny]) == 0
+        losses[name] = json.loads((exp / "metrics.json").read_text())["final_mean_last_logged"]["train/loss"]
+    assert losses["wav"] == pytest.approx(losses["scp"], rel=1e-3)
+
+    # deliberately different stored values change the training: the batches came from feats.scp
+    rng = np.random.default_rng(0)
+    fake = {u: rng.standard_normal((60, 80)).astype(np.float32) for u in UTTS}
+    kaldiio.save_ark(str(tmp_path / "fbank" / "fake.ark"), fake, scp=str(data_dir / "feats.scp"))
+    exp = tmp_path / "ctc_fake"
+    assert main(["finetune", "--exp-dir", str(exp), f"data.train={data_dir}", *common, *tiny]) == 0
+    fake_loss = json.loads((exp / "metrics.json").read_text())["final_mean_last_logged"]["train/loss"]
+    assert fake_loss != pytest.approx(losses["scp"], rel=1e-2)
