@@ -76,6 +76,8 @@ def test_gpu_cmd_takes_the_gpu_stages_only(recipe, tmp_path):
     assert "cmd: run.pl, gpu-cmd: slurm.pl --gpu 1 --mem 2G" in r.stdout
     for sub in ("extract", "pretrain", "export", "subset-labels", "finetune", "decode", "score", "classify"):
         assert f"audiocl {sub} " in audiocl
+    scratch = next(line for line in audiocl.splitlines() if "ctc_scratch_10pct " in line)
+    assert "upstream.kind=random model.freeze_finetune_updates=0 model.freeze_feature_encoder=false" in scratch
     # The fbank baseline gets the fbank options stage 2 extracted with (recipes/conf/fbank.conf).
     fbank_conf = (tmp_path / "root" / "recipes" / "conf" / "fbank.conf")
     assert f"audiocl extract {tmp_path}/data/train --out {tmp_path}/dump/fbank/train --type fbank --config {fbank_conf} " in audiocl
