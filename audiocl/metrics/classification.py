@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audiocl.utils.io import atomic_path
+from audiocl.utils.plotting import pyplot, save_figure
 
 
 def confusion_matrix(refs: Sequence[int], hyps: Sequence[int], num_classes: int) -> np.ndarray:
@@ -58,10 +58,7 @@ def classification_metrics(refs: Sequence[int], hyps: Sequence[int], labels: Seq
 
 def plot_confusion(cm: np.ndarray | list, labels: Sequence[str], path: str | Path, title: str = "") -> Path:
     """Write a row-normalised confusion-matrix PNG (counts printed in each cell), atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cm = np.asarray(cm)
     rows = cm.sum(axis=1, keepdims=True)
@@ -81,8 +78,4 @@ def plot_confusion(cm: np.ndarray | list, labels: Sequence[str], path: str | Pat
                     color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

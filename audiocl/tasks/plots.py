@@ -13,7 +13,7 @@ import math
 import re
 from pathlib import Path
 
-from audiocl.utils.io import atomic_path
+from audiocl.utils.plotting import pyplot, save_figure
 
 
 def _version_key(path: Path) -> int:
@@ -66,10 +66,7 @@ def plot_loss_curve(csv_dir: str | Path, out_png: str | Path, *, title: str = ""
     xs, ys = series(rows, "train/loss")
     if not xs:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     present = [k for k in extra_keys if series(rows, k)[0]]
     fig, axes = plt.subplots(1, 1 + len(present), figsize=(4.5 * (1 + len(present)), 3.5), squeeze=False)
@@ -83,8 +80,4 @@ def plot_loss_curve(csv_dir: str | Path, out_png: str | Path, *, title: str = ""
         ax.set_xlabel("step")
         ax.set_ylabel(key)
     fig.tight_layout()
-    out_png = Path(out_png)
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png)
