@@ -2,9 +2,9 @@
 
 The arithmetic follows Kaldi's ``feature-window.cc`` / ``mel-computations.cc`` / ``feature-mfcc.cc``
 step by step (dither -> remove DC -> raw log energy -> pre-emphasis -> window -> zero-pad -> |rfft|^2
--> mel -> log), in float32 like Kaldi. Against ``torchaudio.compliance.kaldi`` (a port of the same
-code) the largest difference measured on real and espeak-ng speech is 3e-4 (tests assert <= 1e-3),
-all of it in mel bins whose energy is below float32 resolution of the frame; on CUDA (cuFFT) 1.1e-3.
+-> mel -> log), in float32 like Kaldi. The tests hold it to ``torchaudio.compliance.kaldi`` (a port of
+the same code) within 1e-3 on real and synthetic speech; what differences remain sit in mel bins whose
+energy is below the float32 resolution of the frame (cuFFT on CUDA adds a little more).
 
 What differs is the shape of the computation: torchaudio processes one utterance per call and
 rebuilds the mel bank every call; here a padded ``(B, T)`` batch is framed with a single index gather
@@ -172,7 +172,7 @@ def _log_energy(frames: torch.Tensor, energy_floor: float) -> torch.Tensor:
 
 
 # Frames per piece on the CPU: big enough to amortise per-op overhead, small enough (~1 MB per
-# intermediate) to stay in cache; measured fastest around 256-512 (benchmarks/features.py).
+# intermediate) to stay in cache; chosen with benchmarks/features.py.
 CPU_CHUNK_FRAMES = 384
 
 
