@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from audiocl.hub.release import export_checkpoint, load_release
 
     out = export_checkpoint(args.ckpt, args.out)
-    model, cfg = load_release(out)  # prove the release loads
+    model, info = load_release(out)  # prove the release loads
     n = sum(p.numel() for p in model.parameters())
-    print(f"{out}: {cfg.ssl_type} model, {n} parameters")
+    print(f"{out}: {info.ssl_type} model, {n} parameters")
     return 0

@@ -22,10 +22,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 from torch import Tensor
 
+from audiocl.config import config_to_dict
 from audiocl.features.cmvn import utterance_cmvn
 from audiocl.features.config import FbankConfig
+from audiocl.features.kaldi import fbank_batch
+from audiocl.features.writers import FeatureReader
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,6 @@ def normalized_fbank(wav: Tensor, lengths: Tensor, cfg: FbankConfig, stack: int 
     Input shorter than ``stack`` frames is zero-padded so every utterance yields at least that many.
     Computed without gradient: nothing before the normalisation is trained.
     """
-    from audiocl.features.kaldi import fbank_batch
-
     need = min_samples(cfg, stack)
     if wav.shape[1] < need:
         wav = F.pad(wav, (0, need - wav.shape[1]))
@@ -72,11 +74,6 @@ def _feature_info_candidates(data_dir: Path, first_location: str) -> list[Path]:
 def stored_fbank(data_dir: str | Path, cfg: FbankConfig):
     """A mapping ``utt -> (frames, dim)`` over ``data_dir/feats.scp`` when those are fbank computed with
     ``cfg``; ``None`` (logged at info level) when there are none, or they cannot be shown to match."""
-    from omegaconf import OmegaConf
-
-    from audiocl.config import config_to_dict
-    from audiocl.features.writers import FeatureReader
-
     data_dir = Path(data_dir)
     scp = data_dir / "feats.scp"
     if not scp.is_file():

@@ -31,7 +31,6 @@ infinite loss; any remaining non-finite per-utterance loss is zeroed and counted
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F

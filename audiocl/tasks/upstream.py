@@ -21,11 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from torch import Tensor, nn
 
 from audiocl import models
 from audiocl.errors import ConfigError
 from audiocl.features.config import FbankConfig
+from audiocl.features.normalized_fbank import min_samples, normalize_utterances, normalized_fbank, stored_fbank
+from audiocl.hub.release import load_release
+from audiocl.hub.resolver import resolve
+from audiocl.tasks.pretrain_config import resolve_pretrain_config
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +95,6 @@ class FbankUpstream(nn.Module):
 
     def __init__(self, cfg: FbankConfig | None = None, use_stored_features: bool = True):
         super().__init__()
-        from audiocl.features.normalized_fbank import min_samples
-
         self.cfg = cfg or FbankConfig()
         self.cfg.check()
         self.use_stored_features = use_stored_features
@@ -98,8 +102,6 @@ class FbankUpstream(nn.Module):
         self.output_dim = self.cfg.dim
 
     def extract_layers(self, wav: Tensor, lengths: Tensor) -> tuple[list[Tensor], Tensor]:
-        from audiocl.features.normalized_fbank import normalized_fbank
-
         feats, counts = normalized_fbank(wav, lengths, self.cfg)
         return [feats], counts
 
@@ -107,18 +109,11 @@ class FbankUpstream(nn.Module):
         """The stage-2 features of ``data_dir`` when they are this fbank (else ``None``)."""
         if not self.use_stored_features:
             return None
-        from audiocl.features.normalized_fbank import stored_fbank
-
         return stored_fbank(data_dir, self.cfg)
 
     @staticmethod
     def normalize_stored(feats) -> Tensor:
         """One utterance's stored ``(frames, dim)`` fbank, normalised as :meth:`extract_layers` does."""
-        import numpy as np
-        import torch
-
-        from audiocl.features.normalized_fbank import normalize_utterances
-
         return normalize_utterances(torch.from_numpy(np.array(feats, dtype=np.float32)))
 
 
@@ -134,9 +129,6 @@ def load_upstream(cfg: UpstreamConfig) -> tuple[nn.Module, Any, str]:
             raise ConfigError("upstream.reinit_top_layers needs a pretrained upstream, not fbank")
         return FbankUpstream(cfg.fbank, cfg.use_stored_features), cfg.fbank, "fbank"
     if cfg.path:
-        from audiocl.hub.release import load_release
-        from audiocl.hub.resolver import resolve
-
         model, info = load_release(resolve(cfg.path))
         name, mcfg = info.ssl_type, info.model
         if name != cfg.model:
@@ -158,8 +150,6 @@ def load_upstream(cfg: UpstreamConfig) -> tuple[nn.Module, Any, str]:
 def _preset_config(name: str, preset: str) -> Any:
     """The model config of ``preset``: a pretraining YAML file, a named preset, or the defaults."""
     if preset and Path(preset).is_file():  # a pretraining YAML preset (configs/pretrain/tiny.yaml)
-        from audiocl.tasks.pretrain_config import resolve_pretrain_config
-
         return resolve_pretrain_config([preset], ssl_type=name).model
     if preset and getattr(models.config_class(name), "preset", None) is not None:
         return models.make_config(name, preset)
