@@ -107,10 +107,11 @@ class UpstreamPooler(nn.Module):
         self.layer = cfg.upstream_layer
         if cfg.freeze_upstream:
             self.upstream.requires_grad_(False)
-        with torch.no_grad():
+        with torch.no_grad():  # the layer width, from one short probe in eval mode
             probe = torch.zeros(1, max(int(getattr(self.upstream, "min_samples", 400)) * 2, 3200))
             self.upstream.eval()
             layers, _ = self.upstream.extract_layers(probe, torch.tensor([probe.shape[1]]))
+            self.upstream.train()
         self.out_dim = int(layers[self.layer].shape[-1])
 
     def forward(self, wav: Tensor, lengths: Tensor) -> Tensor:

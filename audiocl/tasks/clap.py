@@ -247,17 +247,16 @@ class CLAPTask(AudioclTask):
 
 # --------------------------------------------------------------------------- entry point
 def init_upstream_tower(cfg: CLAPTrainConfig) -> CLAPModel:
-    """The model; with ``init_upstream`` its upstream audio tower starts from that release's weights."""
+    """The model; with ``init_upstream`` its audio tower is that self-supervised release (through the one
+    upstream loader, :func:`audiocl.tasks.upstream.load_upstream`), its architecture copied into the config."""
     if not cfg.init_upstream:
         return CLAPModel(cfg.model)
-    # the one upstream loader of the consolidation issue replaces these two calls once it lands
-    from audiocl.hub.release import load_release
-    from audiocl.hub.resolver import resolve
+    from audiocl.tasks.upstream import UpstreamConfig, load_upstream
 
-    upstream, up_cfg = load_release(resolve(cfg.init_upstream))
+    upstream, up_cfg, name = load_upstream(UpstreamConfig(kind="pretrained", path=cfg.init_upstream))
     cfg.model.audio_tower = "upstream"
-    cfg.model.upstream_type = up_cfg.ssl_type
-    cfg.model.upstream_model = config_to_dict(up_cfg.model)
+    cfg.model.upstream_type = name
+    cfg.model.upstream_model = config_to_dict(up_cfg)
     model = CLAPModel(cfg.model)
     model.audio_encoder.upstream.load_state_dict(upstream.state_dict())
     return model

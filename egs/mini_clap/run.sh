@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 . ./path.sh
 . ./cmd.sh
 
-data_config=conf/data.yaml   # corpus sizes (--data-config conf/data_small.yaml for a quick look)
+data_config=conf/train_corpus.yaml  # corpus sizes (conf/data.yaml: the larger corpus; conf/data_small.yaml: a quick look)
 seed=0                       # corpus seed
 stop_stage=7                 # stage 8 (objective table) only on request
 nj=3

@@ -124,3 +124,29 @@ def test_training_learns_on_the_tiny_set(clap_dir, tmp_path):
     before = CLAP.from_pretrained(init).evaluate(clap_dir)
     after = CLAP.from_pretrained(tmp_path / "trained" / "release").evaluate(clap_dir)
     assert after["retrieval"]["text_to_audio/mAP@10"] > before["retrieval"]["text_to_audio/mAP@10"] + 0.05
+
+
+def test_self_supervised_upstream_initialises_the_audio_tower(clap_dir, tmp_path):
+    """A wav2vec 2.0 release as the audio tower: its weights are loaded, the CLAP release rebuilds it alone."""
+    from audiocl import models
+    from audiocl.clap import CLAP
+    from audiocl.hub.release import save_release
+
+    tiny = dict(conv_layers=[[16, 10, 5], [16, 3, 2]], encoder_embed_dim=16, encoder_ffn_dim=32, encoder_layers=1,
+                encoder_attention_heads=2, conv_pos=8, conv_pos_groups=2, latent_vars=4, latent_groups=2,
+                final_dim=8, num_negatives=2)
+    torch.manual_seed(0)
+    w2v = models.build("wav2vec2", models.make_config("wav2vec2", tiny)).eval()
+    save_release(w2v, {"ssl_type": "wav2vec2", "model": tiny}, tmp_path / "w2v")
+    cfg = _cfg(clap_dir, f"init_upstream={tmp_path / 'w2v'}", "trainer.max_steps=2")
+    from audiocl.tasks.clap import init_upstream_tower
+
+    model = init_upstream_tower(cfg)
+    assert cfg.model.audio_tower == "upstream" and cfg.model.upstream_type == "wav2vec2"
+    for k, v in w2v.state_dict().items():
+        assert torch.equal(model.audio_encoder.upstream.state_dict()[k], v)
+    run_clap_training(_cfg(clap_dir, f"init_upstream={tmp_path / 'w2v'}", "trainer.max_steps=2"), tmp_path / "exp")
+    clap = CLAP.from_pretrained(tmp_path / "exp" / "release")
+    assert clap.model.cfg.audio_tower == "upstream"
+    e = clap.get_audio_embedding_from_filelist(sorted((clap_dir / "wav").glob("*.wav"))[:2])
+    assert e.shape == (2, 32) and torch.isfinite(torch.as_tensor(e)).all()
