@@ -35,11 +35,12 @@ stage_train() {
   fi
   local seed
   for seed in $(seq 1 "$clap_num_seeds"); do
+    # the first one also encodes the training captions into the shared cache (two threads: it runs alone)
     # shellcheck disable=SC2046,SC2086
     $gpu_cmd "$clap_exp/untrained/log/init.$seed.log" \
       audiocl clap-train --init-only --config "$clap_config" --exp-dir "$clap_exp/untrained/seed$seed" \
         data.train_dir="$datadir/$train_set" data.text_cache_dir="$clap_exp/text_cache" trainer.seed="$seed" \
-        $(clap_tag_opts "$clap_tag") $clap_opts
+        $(clap_tag_opts "$clap_tag") $clap_opts trainer.num_threads=2
   done
   clap_train_tag "$clap_tag"
   log "CLAP runs: $clap_exp/$clap_tag/seed*/ (metrics.json, loss_curve.png, release/)"
