@@ -57,7 +57,7 @@ def main() -> None:
             model.dbpm = dbpm if mode == "dbpm" else None
             np_rng = np.random.default_rng(step)  # identical crops for both modes
             t0 = time.perf_counter()
-            loss, _, _ = model._loss_step(xb, ids, np_rng, gen)
+            loss, _, _ = model.batch_loss(xb, ids, np_rng, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -95,7 +95,7 @@ class TSContrastiveModel(nn.Module):
                 f"{what}: has {X.shape[2]} channels but the model was built/fitted with {self.in_channels}"
             )
 
-    def _loss_step(self, xb: Tensor, ids: Tensor, rng: np.random.Generator, gen: torch.Generator,
+    def batch_loss(self, xb: Tensor, ids: Tensor, rng: np.random.Generator, gen: torch.Generator,
                    xb2: Tensor | None = None) -> tuple[Tensor, Tensor, dict]:
         """One batch's training loss (DBPM-weighted when on), per-sample losses and logs."""
         out = self.loss_output(xb, rng, gen, xb2)
@@ -179,7 +179,7 @@ class TSContrastiveModel(nn.Module):
                 xb2_t = None
                 if self.pair_hook is not None:
                     xb2_t = torch.from_numpy(np.ascontiguousarray(self.pair_hook(xb, idx), dtype=np.float32))
-                loss, _, logs = self._loss_step(xb_t, ids, rng, gen, xb2_t)
+                loss = self.batch_loss(xb_t, ids, rng, gen, xb2_t)[0]
                 if not torch.isfinite(loss):
                     raise TimeSeriesInputError(f"fit: non-finite loss at iteration {it}; check the input for extreme values")
                 opt.zero_grad(set_to_none=True)
