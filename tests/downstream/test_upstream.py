@@ -210,3 +210,25 @@ def test_ctc_scratch_fbank_model_trains_on_stage2_features(data_dir, tmp_path):
     assert main(["finetune", "--exp-dir", str(exp), f"data.train={data_dir}", *common, *tiny]) == 0
     fake_loss = json.loads((exp / "metrics.json").read_text())["final_mean_last_logged"]["train/loss"]
     assert fake_loss != pytest.approx(losses["scp"], rel=1e-2)
+
+
+def test_release_keeps_but_does_not_parse_its_training_sections(tiny_release, tmp_path):
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    from audiocl.hub.release import load_release, save_release
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_release, copy)
+    cfg = OmegaConf.load(copy / "config.yaml")
+    cfg.trainer.some_future_option = 3  # a newer trainer knob: training history, not the model
+    OmegaConf.save(cfg, copy / "config.yaml")
+    model, info = load_release(copy)
+    assert info.raw["trainer"]["some_future_option"] == 3
+    again, info2 = load_release(save_release(model, info, tmp_path / "again"))
+    assert info2.raw == info.raw and info2.model == info.model
+    cfg.model.encoder_layers = "two"
+    OmegaConf.save(cfg, copy / "config.yaml")
+    with pytest.raises(ConfigError, match="encoder_layers"):
+        load_release(copy)
