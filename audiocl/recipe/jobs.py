@@ -10,12 +10,20 @@ import datetime as _dt
 import os
 import re
 import shlex
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 from audiocl.errors import RecipeError
+from audiocl.recipe.stops import describe_exit, forward_signals, launcher_status, parse_grace_signal
+
+DEFAULT_GRACE_SIGNAL = "B:USR1@90"
+"""SIGUSR1 to the batch shell 90 s before the time limit: time to finish a step and write a checkpoint
+(Lightning's SLURM documentation uses the same signal and margin)."""
+_FLAGS = ("poll", "requeue")  # true|false options; --requeue alone means true
 
 _RANGE_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(\d+)(?::(\d+))?$")
 
@@ -33,6 +41,12 @@ class LauncherOptions:
     sbatch_args: str = ""
     poll: bool = False
     poll_interval: float = 10.0
+    requeue: bool = False
+    """SLURM: submit with ``--requeue`` (and the grace signal below), so a training stopped by preemption or
+    its time limit saves, requeues itself and resumes (docs/distributed.md)."""
+    signal: str | None = None
+    """SLURM grace signal, sbatch's ``--signal`` (``B:USR1@90``); ``""``: none. Parsing sets
+    :data:`DEFAULT_GRACE_SIGNAL` when ``--requeue`` comes without ``--signal``."""
 
 
 @dataclasses.dataclass
@@ -95,21 +109,27 @@ def parse_args(argv: Sequence[str], prog: str = "run.pl") -> JobArray:
         opt = argv.pop(0)
         if "=" in opt:
             opt, value = opt.split("=", 1)
+        elif opt == "--requeue" and (not argv or argv[0] not in ("true", "false")):
+            value = "true"
         else:
             if not argv:
                 raise RecipeError(f"{prog}: option {opt} needs a value\n{usage}")
             value = argv.pop(0)
         name = opt[2:].replace("-", "_")
-        if name == "poll":
-            opts.poll = _parse_bool(name, value)
+        if name in _FLAGS:
+            setattr(opts, name, _parse_bool(name, value))
+        elif name == "signal":
+            opts.signal = parse_grace_signal(value) or ""
         elif name in converters:
             try:
                 setattr(opts, name, converters[name](value))
             except ValueError:
                 raise RecipeError(f"{prog}: option {opt} got a bad value {value!r}\n{usage}") from None
         else:
-            known = ", ".join("--" + k.replace("_", "-") for k in [*converters, "poll"])
+            known = ", ".join("--" + k.replace("_", "-") for k in [*converters, *_FLAGS, "signal"])
             raise RecipeError(f"{prog}: unknown option {opt} (known: {known})")
+    if opts.requeue and opts.signal is None:
+        opts.signal = DEFAULT_GRACE_SIGNAL
     if opts.max_jobs_run is not None and opts.max_jobs_run < 1:
         raise RecipeError(f"{prog}: --max-jobs-run must be >= 1")
 
@@ -145,13 +165,16 @@ class Running:
     begin: float
 
 
-def start_job(jobs: JobArray, job_id: int) -> Running:
-    """Write the job's log header and start its command in a new process group (so it can be killed whole)."""
+def start_job(jobs: JobArray, job_id: int, *, note: str = "") -> Running:
+    """Write the job's log header and start its command in a new process group (so it can be killed whole).
+
+    ``note`` (e.g. ``requeued by SLURM, restart 1``) makes the log grow instead of starting afresh, so the
+    run before, and how it ended, stays readable above the new one."""
     log = jobs.log_for(job_id)
     log.parent.mkdir(parents=True, exist_ok=True)
     command = jobs.command_for(job_id)
-    fh = open(log, "w", encoding="utf-8")
-    fh.write(f"# {command}\n# Started at {_now()}\n#\n")
+    fh = open(log, "a" if note else "w", encoding="utf-8")
+    fh.write(f"# {command}\n# Started at {_now()}{f' ({note})' if note else ''}\n#\n")
     fh.flush()
     try:
         proc = subprocess.Popen(["bash", "-c", command], stdout=fh, stderr=subprocess.STDOUT,
@@ -172,10 +195,21 @@ def finish_job(jobs: JobArray, run: Running, code: int) -> int:
     return code
 
 
-def run_one(jobs: JobArray, job_id: int) -> int:
-    """Run job ``job_id`` to completion: log header, command, accounting and exit code."""
-    run = start_job(jobs, job_id)
-    return finish_job(jobs, run, run.proc.wait() if run.proc else 127)
+def run_one(jobs: JobArray, job_id: int, *, note: str = "") -> int:
+    """Run job ``job_id`` to completion: log header, command, accounting and exit code.
+
+    Stop signals this process receives go on to the job (it has its own process group), so a SLURM grace
+    signal or a ``kill`` of the task reaches the training, which saves and exits (:mod:`audiocl.recipe.stops`)."""
+    run = start_job(jobs, job_id, note=note)
+    if run.proc is None:
+        return finish_job(jobs, run, 127)
+    with forward_signals(lambda: [run.proc.pid], signals=(signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)):
+        return finish_job(jobs, run, run.proc.wait())
+
+
+def unfinished(codes: dict[int, int], jobs: JobArray) -> list[tuple[int, str]]:
+    """``(job, how it ended)`` of every job whose exit status ``codes[job]`` is not 0."""
+    return [(j, describe_exit(c, jobs.log_for(j))) for j, c in sorted(codes.items()) if c != 0]
 
 
 def _log_tail(path: Path, n: int = 5) -> list[str]:
@@ -184,16 +218,29 @@ def _log_tail(path: Path, n: int = 5) -> list[str]:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return []
-    body = [line for line in lines[3:] if not line.startswith(("# Accounting:", "# Ended (code"))]
+    start = max((i for i, line in enumerate(lines) if line.startswith("# Started at ")), default=1) + 2
+    body = [line for line in lines[start:] if not line.startswith(("# Accounting:", "# Ended (code"))]
     return body[-n:]
 
 
-def failure_report(prog: str, failed: list[tuple[int, str]], jobs: JobArray, show: int = 3) -> str:
-    """Name every failed job and its log; quote the end of the first few logs so the cause is visible."""
-    lines = [f"{prog}: {len(failed)} / {len(jobs.job_ids)} job(s) failed:"]
+def failure_report(prog: str, failed: list[tuple[int, str]], jobs: JobArray, show: int = 3,
+                   verb: str = "failed") -> str:
+    """Name every failed job and its log; quote the end of the first few logs so the cause is visible.
+    ``verb``: what happened to them (``failed``; ``stopped`` when each was stopped after saving)."""
+    lines = [f"{prog}: {len(failed)} / {len(jobs.job_ids)} job(s) {verb}:"]
     for k, (job_id, why) in enumerate(failed):
         log = jobs.log_for(job_id)
         lines.append(f"  job {job_id} {why}, log is in {log}")
         if k < show:
             lines += [f"    | {line}" for line in _log_tail(log)]
     return "\n".join(lines)
+
+
+def report(prog: str, jobs: JobArray, codes: dict[int, int]) -> int:
+    """Print what happened to every unsuccessful job (``codes``: job -> exit status); return the launcher's
+    exit status (:func:`audiocl.recipe.stops.launcher_status`: 0, ``128 + signal`` for stops, else 1)."""
+    status = launcher_status((c, jobs.log_for(j)) for j, c in codes.items())
+    failed = unfinished(codes, jobs)
+    if failed:
+        print(failure_report(prog, failed, jobs, verb="stopped" if status > 1 else "failed"), file=sys.stderr)
+    return status

@@ -19,8 +19,16 @@ Usage, exactly as Kaldi users know it (the ``.pl`` files are thin bash wrappers,
 Options (before the range): ``--max-jobs-run N`` (parallel limit; local default: all at once),
 ``--num-threads N``, ``--mem SIZE``, ``--gpu N``, ``--time T``, ``--partition P``,
 ``--sbatch-args "..."`` (extra sbatch arguments), ``--poll true|false`` and ``--poll-interval S``
-(SLURM: poll status files and ``squeue`` instead of ``sbatch --wait``). Cluster-only options are
-accepted and ignored by the local backend, so one ``cmd.sh`` line works with both.
+(SLURM: poll status files and ``squeue`` instead of ``sbatch --wait``), ``--requeue [true|false]`` and
+``--signal SIG@SECONDS`` (SLURM: ``#SBATCH --requeue`` and the grace signal ``--signal=B:SIG@SECONDS``,
+``B:USR1@90`` unless given, so a training stopped by preemption or its time limit saves, requeues and
+resumes; ``--signal none``: no grace signal). Cluster-only options are accepted and ignored by the local
+backend, so one ``cmd.sh`` line works with both.
+
+Stops are not crashes: a job that exits with 128 + SIGTERM/SIGINT/SIGUSR1 and whose log says it saved a
+checkpoint (an audiocl training) is reported as stopped, with the step, the checkpoint and whether SLURM
+requeued it; the launcher then exits with that 128 + signal instead of 1 (:mod:`audiocl.recipe.stops`).
+Both backends pass SIGUSR1 (SLURM's grace signal) on to running jobs.
 
 SLURM backend: writes ``<logdir>/q/<name>.sh`` (an sbatch array script, ``--array=A-B[%max]``,
 per-task sbatch output in ``<logdir>/q/<name>.%a.out``) plus a JSON job spec, submits it with
@@ -41,15 +49,19 @@ import time
 from typing import Sequence
 
 from audiocl.errors import RecipeError
-from audiocl.recipe.jobs import JobArray, Running, failure_report, finish_job, parse_args, start_job
+from audiocl.recipe.jobs import JobArray, Running, finish_job, parse_args, report, start_job, unfinished
 from audiocl.recipe.slurm import run_slurm, run_task
+from audiocl.recipe.stops import forward_signals
 
 
 def run_local(jobs: JobArray, prog: str = "run.pl", poll_s: float = 0.05) -> int:
     """Run all jobs on this machine, at most ``max_jobs_run`` at a time; return 0 iff all succeeded.
 
-    One process, no threads: children are polled. SIGTERM/SIGINT kill every running job's process group,
-    whose logs still get their ``# Ended (code ...)`` line, and the launcher exits 130.
+    One process, no threads: children are polled. SIGTERM/SIGINT send SIGTERM to every running job's process
+    group (an audiocl training saves a checkpoint and exits), wait for them (their logs still get their
+    ``# Ended (code ...)`` line), and the launcher exits 130. SIGUSR1 is passed on to the running jobs.
+    When every unsuccessful job was a training stopped after saving, the exit status is its ``128 + signal``
+    and the report says so, rather than "failed" (:mod:`audiocl.recipe.stops`).
     """
     limit = jobs.options.max_jobs_run or len(jobs.job_ids)
     codes: dict[int, int] = {}
@@ -61,16 +73,8 @@ def run_local(jobs: JobArray, prog: str = "run.pl", poll_s: float = 0.05) -> int
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        while queue or running:
-            while queue and len(running) < limit:
-                job_id = queue.pop(0)
-                running[job_id] = start_job(jobs, job_id)
-            for job_id, run in list(running.items()):
-                code = run.proc.poll() if run.proc else 127
-                if code is not None:
-                    codes[job_id] = finish_job(jobs, running.pop(job_id), code)
-            if running:
-                time.sleep(poll_s)
+        with forward_signals(lambda: [r.proc.pid for r in running.values() if r.proc]):
+            _poll(jobs, queue, running, codes, limit, poll_s)
     except KeyboardInterrupt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for run in running.values():
@@ -79,17 +83,30 @@ def run_local(jobs: JobArray, prog: str = "run.pl", poll_s: float = 0.05) -> int
                     os.killpg(run.proc.pid, signal.SIGTERM)
                 except (ProcessLookupError, PermissionError):
                     pass
-        for run in running.values():
-            finish_job(jobs, run, run.proc.wait() if run.proc else 127)
-        print(f"{prog}: interrupted; running jobs were killed", file=sys.stderr)
+        for job_id, run in running.items():
+            codes[job_id] = finish_job(jobs, run, run.proc.wait() if run.proc else 127)
+        stopped = [(j, why) for j, why in unfinished(codes, jobs) if j in running]
+        print(f"{prog}: interrupted; running jobs were stopped:\n"
+              + "\n".join(f"  job {j} {why}, log is in {jobs.log_for(j)}" for j, why in stopped), file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    failed = [(j, f"exited with code {c}") for j, c in sorted(codes.items()) if c != 0]
-    if failed:
-        print(failure_report(prog, failed, jobs), file=sys.stderr)
-        return 1
-    return 0
+    return report(prog, jobs, codes)
+
+
+def _poll(jobs: JobArray, queue: list[int], running: dict[int, Running], codes: dict[int, int], limit: int,
+          poll_s: float) -> None:
+    """Start jobs while fewer than ``limit`` run, record the exit status of each that ended, until all did."""
+    while queue or running:
+        while queue and len(running) < limit:
+            job_id = queue.pop(0)
+            running[job_id] = start_job(jobs, job_id)
+        for job_id, run in list(running.items()):
+            code = run.proc.poll() if run.proc else 127
+            if code is not None:
+                codes[job_id] = finish_job(jobs, running.pop(job_id), code)
+        if running:
+            time.sleep(poll_s)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
