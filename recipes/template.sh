@@ -19,7 +19,10 @@
 # Bookkeeping: a finished stage writes $expdir/stages/stageN_name.done and is skipped on the next run
 # unless --force true; a stage that fails (or is interrupted) leaves no marker. Running a stage removes
 # the markers of the later stages (their inputs changed). Each stage's output goes to
-# $expdir/log/stageN_name.log (and the terminal).
+# $expdir/log/stageN_name.log (and the terminal). A stage file may define skip_stage_<name>, which prints
+# why the stage does not run this time (stage 3 with --pretrained): it is skipped without a marker.
+# A stage whose training job was stopped by a signal after saving a checkpoint (exit 128 + SIGINT, SIGUSR1
+# or SIGTERM; run.pl / slurm.pl pass that status on) is reported as stopped, not failed: re-run to resume.
 
 if [ -z "${BASH_VERSION:-}" ]; then echo "template.sh: run with bash" >&2; exit 1; fi
 set -euo pipefail
@@ -101,6 +104,12 @@ recipe_sets() {
 run_stage() {
   local num=$1 name=$2 fn=$3
   if [ "$num" -lt "$stage" ] || [ "$num" -gt "$stop_stage" ]; then return 0; fi
+  local why=""
+  if declare -F "skip_$fn" > /dev/null; then why=$("skip_$fn"); fi
+  if [ -n "$why" ]; then
+    log "stage $num ($name): skipped: $why"
+    return 0
+  fi
   local tag="stage${num}_${name}"
   local marker="$expdir/stages/$tag.done" logfile="$expdir/log/$tag.log"
   if [ -f "$marker" ] && [ "$force" != true ]; then
@@ -130,10 +139,16 @@ run_stage() {
   ( set -euo pipefail; "$fn" ) 2>&1 | tee "$logfile"
   rc=${PIPESTATUS[0]}
   set -e
-  if [ "$rc" -ne 0 ]; then
-    log "stage $num ($name): FAILED (exit $rc) after $((SECONDS - start_s)) s; see $logfile" >&2
-    exit "$rc"
-  fi
+  case "$rc" in
+    0) ;;
+    130|138|143)  # 128 + SIGINT / SIGUSR1 / SIGTERM
+      log "stage $num ($name): STOPPED by SIG$(kill -l "$((rc - 128))") (exit $rc) after $((SECONDS - start_s)) s;" \
+        "a training saves a checkpoint when stopped: run the same command again to resume (see $logfile)" >&2
+      exit "$rc" ;;
+    *)
+      log "stage $num ($name): FAILED (exit $rc) after $((SECONDS - start_s)) s; see $logfile" >&2
+      exit "$rc" ;;
+  esac
   printf 'finished %s after %d s\noptions: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$((SECONDS - start_s))" \
     "$__recipe_knobs_now" > "$marker.tmp"
   mv -f "$marker.tmp" "$marker"

@@ -1,6 +1,7 @@
 # Stage 4: CTC fine-tuning of the pretrained upstream, and the same architecture trained from scratch
 # (recipes/template.sh sources this file). One experiment per training set, each one $gpu_cmd job:
-#   $expdir/ctc_pretrained_<tag>   upstream = stage 3's release (--pretrain-exp), its front-end frozen
+#   $expdir/ctc_pretrained_<tag>   upstream = --pretrained, else stage 3's release (--pretrain-exp), its
+#                                  front-end frozen
 #   $expdir/ctc_scratch_<tag>      the same model (config of the release) with random weights, every part
 #                                  trained, same masks / schedule / updates (--ctc-baseline false: skip;
 #                                  --ctc-scratch-opts 'model.frontend=fbank' swaps in the CMVN fbank front-end)
@@ -38,6 +39,7 @@ ctc_training_sets() {
 stage_finetune() {
   local line tag dir f up
   up=$(pretrained_upstream)
+  log "upstream: $up${pretrained:+ (--pretrained)}"
   if [ -n "$ft_splits" ]; then
     audiocl prepare-ft-splits --out "$datadir" --splits "$ft_splits" --train-data "$datadir/$train_set" \
       ${librilight:+--librilight "$librilight"} --seed "$label_seed"

@@ -1,6 +1,7 @@
-# Stage 6: utterance classification (style, emotion, speaker) from the frozen pretrained upstream and, as
-# the baseline, the same head on fbank (recipes/template.sh sources this file); one $gpu_cmd job per
-# experiment $expdir/<label>_<upstream>_<train set>, with eval_<set>/{metrics.json,confusion.png,predictions}.
+# Stage 6: utterance classification (style, emotion, speaker) from the frozen pretrained upstream (--pretrained,
+# else stage 3's release) and, as the baseline, the same head on fbank (recipes/template.sh sources this file);
+# one $gpu_cmd job per experiment $expdir/<label>_<upstream>_<train set>, with
+# eval_<set>/{metrics.json,confusion.png,predictions}.
 # The fbank upstream takes its options from --fbank-conf (stage 2), so it reads stage 2's feats.scp.
 # A missing label file skips the task with a message. IEMOCAP sets one task per left-out session.
 
@@ -13,6 +14,7 @@ knob cls_opts "" "more key=value overrides for every classification run"
 stage_classify() {
   local tasks=$cls_tasks t tr evals e k label args extra up
   up=$(pretrained_upstream)
+  log "upstream: $up${pretrained:+ (--pretrained)}"
   label=${cls_label_file#utt2}
   # shellcheck disable=SC2086  # unquoted: the set lists become one comma-separated list
   [ -n "$tasks" ] || tasks="$train_set:$(echo $dev_set $test_sets | tr ' ' ',')"

@@ -124,3 +124,32 @@ def test_missing_fbank_conf_fails_stage_2_naming_it(recipe, tmp_path):
     assert r.returncode != 0 and "stage 2 (features): FAILED" in r.stderr
     assert f"no fbank options file {tmp_path}/nope.conf (--fbank-conf)" in r.stdout
     assert not (tmp_path / "audiocl.log").exists()  # failed before any job started
+
+
+def test_pretrained_skips_stage_3_and_stages_4_and_6_start_from_it(recipe, tmp_path):
+    ref = "hf:org/tiny-w2v@0123abc"
+    r, submitted, _, audiocl = recipe("--stage", "3", "--pretrained", ref, "--cls-upstreams", "pretrained random fbank")
+    assert f"stage 3 (pretrain): skipped: --pretrained {ref} is given" in r.stdout
+    assert not (tmp_path / "exp" / "stages" / "stage3_pretrain.done").exists()  # a later run without it pretrains
+    assert "audiocl pretrain " not in audiocl and "audiocl export " not in audiocl
+    finetune = [line for line in audiocl.splitlines() if line.startswith("audiocl finetune ")]
+    assert len(finetune) == 2 and all(f" upstream.path={ref} " in line for line in finetune)
+    scratch = next(line for line in finetune if "ctc_scratch_10pct " in line)
+    assert "upstream.kind=random" in scratch  # the baseline: the same architecture, random weights
+    classify = [line for line in audiocl.splitlines() if line.startswith("audiocl classify ")]
+    assert {re.search(r"upstream\.kind=(\w+)", line).group(1) for line in classify} == {"pretrained", "random", "fbank"}
+    assert all(f" upstream.path={ref} " in line for line in classify)
+    assert f"upstream: {ref} (--pretrained)" in (tmp_path / "exp" / "log" / "stage4_finetune.log").read_text()
+    assert (tmp_path / "exp" / "stages" / "stage6_classify.done").exists()
+
+
+def test_a_training_stopped_after_saving_stops_the_recipe_without_a_marker(recipe, tmp_path):
+    r = recipe("--gpu-cmd", "slurm.pl --requeue --gpu 1", FAKE_AUDIOCL_STOP="finetune", expect_ok=False)
+    assert r.returncode == 138
+    assert "stage 4 (finetune): STOPPED by SIGUSR1 (exit 138)" in r.stderr and "FAILED" not in r.stderr
+    assert "run the same command again to resume" in r.stderr
+    assert "job 1 was stopped by SIGUSR1 at step 5 after saving exp/checkpoints/last.ckpt" in r.stdout
+    assert not (tmp_path / "exp" / "stages" / "stage4_finetune.done").exists()
+    assert (tmp_path / "exp" / "stages" / "stage3_pretrain.done").exists()
+    sbatch = (tmp_path / "sbatch.log").read_text()
+    assert "#SBATCH --requeue" in sbatch and "#SBATCH --signal=B:USR1@90" in sbatch
