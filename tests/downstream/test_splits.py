@@ -10,8 +10,6 @@ from audiocl.corpora.librilight import prepare_ft_splits
 from audiocl.errors import ConfigError
 from audiocl.tasks.label_fraction import choose_fraction, make_label_fraction
 
-from .conftest import write_data_dir
-
 
 def test_fractions_are_nested_reproducible_and_stratified():
     utts = [f"u{i:03d}" for i in range(300)]
@@ -25,7 +23,7 @@ def test_fractions_are_nested_reproducible_and_stratified():
         choose_fraction(utts, 0.0)
 
 
-def test_make_label_fraction_writes_a_valid_data_dir(tmp_path):
+def test_make_label_fraction_writes_a_valid_data_dir(tmp_path, write_data_dir):
     src = write_data_dir(tmp_path / "train", {f"u{i}": ("HELLO", 0.3, "low" if i % 2 else "high") for i in range(10)})
     kept = make_label_fraction(src, tmp_path / "sub", 0.2, seed=1, stratify_by="utt2style")
     assert len(kept) == 2
@@ -33,7 +31,7 @@ def test_make_label_fraction_writes_a_valid_data_dir(tmp_path):
     assert {line.split()[1] for line in (tmp_path / "sub" / "utt2style").read_text().splitlines()} == {"low", "high"}
 
 
-def test_ft_splits_fallback_and_librilight(tmp_path):
+def test_ft_splits_fallback_and_librilight(tmp_path, write_data_dir):
     src = write_data_dir(tmp_path / "train", {f"s{i:02d}": ("A B", 1.0, "low") for i in range(30)})
     (src / "utt2dur").write_text("".join(f"s{i:02d} 150.0\n" for i in range(30)))
     res = prepare_ft_splits(tmp_path / "data", ["10min", "1h", "100h"], train_data=src)

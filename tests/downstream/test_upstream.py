@@ -18,14 +18,12 @@ from audiocl.features.normalized_fbank import normalized_fbank
 from audiocl.tasks.upstream import FbankUpstream, UpstreamConfig, load_upstream, normalize_upstream_config
 from audiocl.tasks.upstream_layers import data_dir_layers
 
-from .conftest import write_data_dir
-
 UTTS = {"a1": ("HELLO", 0.9, "low"), "a2": ("WORLD", 1.1, "high"), "a3": ("GOOD", 0.7, "low"),
         "a4": ("MORNING", 1.3, "high")}
 
 
 @pytest.fixture
-def data_dir(tmp_path):
+def data_dir(tmp_path, write_data_dir):
     return write_data_dir(tmp_path / "train", UTTS)
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 # A wav2vec 2.0 small enough for a CPU test step in well under a second: the BASE conv strides
 # (receptive field 400 samples, 20 ms frames) with 32 channels, 2 x 32 transformer, 2 x 16 codebook.
@@ -23,37 +22,37 @@ MICRO_W2V = [
 ]
 
 
-def make_data_dir(root: Path, num_utts: int = 10, seed: int = 0, sample_rate: int = 16000) -> Path:
-    """Write a Kaldi data dir of noisy harmonic tones (2 speakers, 0.8-1.6 s)."""
+def tone_waveforms(num_utts: int = 10, seed: int = 0, sample_rate: int = 16000) -> dict[str, np.ndarray]:
+    """Noisy harmonic tones with a slow vibrato, 0.8-1.6 s, by utterance id ``spk{i % 2}-u{i:03d}``.
+
+    Generated in index order from one seeded generator, so the same arguments give the same audio.
+    """
     rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    wav_scp, utt2spk, utt2dur = [], [], []
+    wavs = {}
     for i in range(num_utts):
-        spk = f"spk{i % 2}"
-        utt = f"{spk}-u{i:03d}"
         n = int(sample_rate * (0.8 + 0.8 * rng.random()))
         t = np.arange(n) / sample_rate
         f0 = 100 + 150 * rng.random()
         wav = sum(0.3 / k * np.sin(2 * np.pi * k * f0 * t * (1 + 0.1 * np.sin(2 * np.pi * 2 * t))) for k in range(1, 6))
-        wav = (0.5 * wav / np.abs(wav).max() + 0.02 * rng.standard_normal(n)).astype(np.float32)
-        path = root / "wav" / f"{utt}.wav"
-        path.parent.mkdir(exist_ok=True)
-        sf.write(path, wav, sample_rate, subtype="PCM_16")
-        wav_scp.append(f"{utt} {path}")
-        utt2spk.append(f"{utt} {spk}")
-        utt2dur.append(f"{utt} {n / sample_rate:.4f}")
-    for name, lines in (("wav.scp", wav_scp), ("utt2spk", utt2spk), ("utt2dur", utt2dur)):
-        (root / name).write_text("\n".join(sorted(lines)) + "\n")
-    spk2utt: dict[str, list[str]] = {}
-    for line in sorted(utt2spk):
-        u, s = line.split()
-        spk2utt.setdefault(s, []).append(u)
-    (root / "spk2utt").write_text("".join(f"{s} {' '.join(us)}\n" for s, us in sorted(spk2utt.items())))
-    return root
+        wavs[f"spk{i % 2}-u{i:03d}"] = (0.5 * wav / np.abs(wav).max() + 0.02 * rng.standard_normal(n)).astype(np.float32)
+    return wavs
 
 
 @pytest.fixture(scope="session")
-def tone_data_dir(tmp_path_factory) -> Path:
+def make_data_dir(data_dir_builder):
+    """Factory ``make_data_dir(root, num_utts=10, seed=0, sample_rate=16000)``: a Kaldi data dir (with
+    ``utt2dur``) of :func:`tone_waveforms`, two speakers."""
+
+    def make(root: Path, num_utts: int = 10, seed: int = 0, sample_rate: int = 16000) -> Path:
+        wavs = tone_waveforms(num_utts, seed, sample_rate)
+        return data_dir_builder(root, {u: dict(spk=u.split("-")[0]) for u in wavs}, files=("utt2dur",),
+                                sample_rate=sample_rate, audio=lambda u, s, r: wavs[u])
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tone_data_dir(tmp_path_factory, make_data_dir) -> Path:
     return make_data_dir(tmp_path_factory.mktemp("tones") / "train")
 
 

@@ -104,8 +104,7 @@ def test_nan_batch_is_skipped_and_counted(tone_data_dir):
         task.training_step(batch, 3)
 
 
-def test_too_short_utterances_are_left_out(tmp_path):
-    from .conftest import make_data_dir
+def test_too_short_utterances_are_left_out(tmp_path, make_data_dir):
     from audiocl.tasks.pretrain import PretrainTask
 
     d = make_data_dir(tmp_path / "d", num_utts=4)
