@@ -3,6 +3,7 @@
 # leave-one-session-out: 5 folds, each trained on four sessions and tested on the fifth. IEMOCAP is licensed
 # (https://sail.usc.edu/iemocap/): there is no download stage; point --iemocap-root at your copy.
 #   bash egs/iemocap/run.sh --iemocap-root /data/IEMOCAP_full_release --pretrain-exp ../mini_tts/exp/pretrain
+#   bash egs/iemocap/run.sh --iemocap-root /data/IEMOCAP_full_release --pretrained wav2vec2-base-fairseq
 # Stages: 1 data (audiocl prepare-iemocap + validation), 6 classification per fold from the frozen pretrained
 # upstream and from fbank, 7 RESULTS.md (per-fold and mean UA/WA/macro-F1). CTC stages 4-5 are not run by
 # default (--stage 4 --ctc-train-sets all would fine-tune on the IEMOCAP transcripts).
@@ -24,7 +25,8 @@ IEMOCAP emotion recognition, leave-one-session-out.
 Corpus options:
   --iemocap-root DIR    IEMOCAP_full_release folder (default: '$iemocap_root')
 The recipe presets train/dev/test sets, --stage 1, --cls-label-file utt2emo and --cls-tasks (one TRAIN:TEST
-pair per fold); --pretrain-exp DIR names the pretrained upstream (e.g. ../mini_tts/exp/pretrain)."
+pair per fold). The upstream: --pretrained REF (a release or checkpoint, 'URL#sha256=HEX', a registry name,
+hf:ORG/NAME@REV), or --pretrain-exp DIR (e.g. ../mini_tts/exp/pretrain)."
 
 corpus_data() {
   if [ -z "$iemocap_root" ]; then
