@@ -33,7 +33,8 @@ stop() {
   if [ -n "${SLURM_ARRAY_JOB_ID:-}" ] && scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; then
     rq="; the SLURM job was requeued"
   fi
-  echo "audiocl pretrain: error: stopped by SIG$1 at step 3 of 10; checkpoint saved to exp/checkpoints/last.ckpt$rq. Re-run the same command to resume from there." >&2
+  echo "audiocl pretrain: error: stopped by SIG$1 at step 3 of 10; checkpoint saved to" \
+    "exp/checkpoints/last.ckpt$rq. Re-run the same command to resume from there." >&2
   exit "$2"
 }
 trap 'stop USR1 138' USR1
@@ -149,7 +150,8 @@ def test_run_pl_reports_a_saved_stop_as_stopped_and_exits_128_plus_signal(rt, tm
     # The same exit status without the saved checkpoint in the log is a failure like any other.
     r = rt.run(["run.pl", "log/k.log", "kill -TERM $$"], cwd=tmp_path, env=rt.env())
     assert r.returncode == 1
-    assert "1 / 1 job(s) failed:" in r.stderr and "was stopped by SIGTERM (exit 143); its log names no saved" in r.stderr
+    assert "1 / 1 job(s) failed:" in r.stderr
+    assert "was stopped by SIGTERM (exit 143); its log names no saved checkpoint" in r.stderr
     # A crash next to a stop: the launcher failed.
     r = rt.run(["run.pl", "JOB=1:2", "log/m.JOB.log", f"if [ JOB = 1 ]; then {said}; else exit 2; fi"], cwd=tmp_path,
                env=rt.env())
