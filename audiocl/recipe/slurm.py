@@ -8,9 +8,11 @@ polls the status files and ``squeue``), and checks every task's exit status.
 Preemption (``slurm.pl --requeue [--signal USR1@90]``): the script carries ``#SBATCH --requeue`` and
 ``#SBATCH --signal=B:USR1@90``. The grace signal reaches the task process, which passes it on to the job
 (:func:`audiocl.recipe.stops.forward_signals`); an audiocl training saves ``last.ckpt``, runs ``scontrol
-requeue`` and exits with 128 + signal. Such a task records ``requeued CODE``, which is not final: the poller
-keeps waiting (``sbatch --wait`` waits anyway, a requeued job is pending again), and the requeued run
-(``SLURM_RESTART_COUNT`` > 0) appends to the same job log and writes the final status.
+requeue`` and exits with 128 + signal. A task that ends with such a status records ``stopped CODE``, which is
+final only once SLURM no longer lists the job: a requeued job is pending again, so the poller keeps waiting
+(``sbatch --wait`` waits anyway), and the requeued run (``SLURM_RESTART_COUNT`` > 0) appends to the same job
+log and writes the final status. This does not rely on the training's last words: SLURM's requeue
+terminates the old run with SIGTERM, which may cut them short.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from audiocl.errors import RecipeError
 from audiocl.recipe.jobs import JobArray, LauncherOptions, failure_report, report, run_one, unfinished
-from audiocl.recipe.stops import describe_exit, job_stop
+from audiocl.recipe.stops import STOP_CODES, describe_exit, job_stop
 from audiocl.utils.io import atomic_write_text
 
 
@@ -90,34 +92,33 @@ def write_sbatch_script(jobs: JobArray, python: str = sys.executable) -> tuple[P
 
 def run_task(spec_path: str | Path, job_id: int) -> int:
     """Entry point of one SLURM array task: run the job and record its exit status atomically
-    (``requeued CODE`` when the job stopped after saving and requeued itself: another run follows)."""
+    (``stopped CODE`` for 128 + a stop signal: final unless SLURM requeued the job)."""
     data = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     data["options"] = LauncherOptions(**data["options"])
     jobs = JobArray(**data)
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
     note = f"requeued by SLURM, restart {restarts}" if restarts.isdigit() and int(restarts) > 0 else ""
     code = run_one(jobs, job_id, note=note)
-    stop = job_stop(code, jobs.log_for(job_id))
     qdir, name = _queue_paths(jobs)
-    atomic_write_text(status_path(qdir, name, job_id), f"{'requeued ' if stop and stop.requeued else ''}{code}\n")
+    atomic_write_text(status_path(qdir, name, job_id), f"{'stopped ' if code in STOP_CODES else ''}{code}\n")
     return code
 
 
 def _read_status(path: Path) -> int | None:
-    """A task's final exit status; None while there is none (not run yet, or requeued and pending)."""
+    """A task's exit status, when final; None while there is none (not run yet, or stopped: maybe requeued)."""
     try:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
 
 
-def _requeued_status(path: Path) -> int | None:
-    """The exit status of a run that requeued itself, when that is the task's last word."""
+def _stopped_status(path: Path) -> int | None:
+    """The exit status of a run that ended on a stop signal, when that is the task's last word."""
     try:
         words = path.read_text().split()
     except OSError:
         return None
-    return int(words[1]) if len(words) == 2 and words[0] == "requeued" and words[1].isdigit() else None
+    return int(words[1]) if len(words) == 2 and words[0] == "stopped" and words[1].isdigit() else None
 
 
 def _poll_until_done(jobs: JobArray, qdir: Path, name: str, job_id_str: str, prog: str) -> None:
@@ -166,12 +167,16 @@ def run_slurm(jobs: JobArray, prog: str = "slurm.pl") -> int:
     lost: list[tuple[int, str]] = []
     for j in jobs.job_ids:
         code = _read_status(status_path(qdir, name, j))
-        requeued = _requeued_status(status_path(qdir, name, j))
+        stopped = _stopped_status(status_path(qdir, name, j))
         if code is not None:
             codes[j] = code
-        elif requeued is not None:
-            lost.append((j, describe_exit(requeued, jobs.log_for(j)) + ", but its requeued run never ended "
-                            "(cancelled while pending?): re-submit the same command to resume"))
+        elif stopped is not None:
+            stop = job_stop(stopped, jobs.log_for(j))
+            if stop is not None and stop.requeued:  # SLURM no longer lists the job it requeued
+                lost.append((j, describe_exit(stopped, jobs.log_for(j)) + ", but its requeued run never ended "
+                                "(cancelled while pending?): re-submit the same command to resume"))
+            else:
+                codes[j] = stopped
         else:
             said = proc.stderr.strip() if proc.returncode != 0 else ""
             lost.append((j, "left no exit status (killed by SLURM or never started"

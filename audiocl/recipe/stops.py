@@ -29,6 +29,7 @@ from audiocl.errors import RecipeError
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 """The signals on which an audiocl training saves a checkpoint and exits with 128 + signal."""
+STOP_CODES = frozenset(128 + int(s) for s in STOP_SIGNALS)
 
 # The message of audiocl.errors.TrainingInterrupted as audiocl.tasks.runner words it.
 _SAVED_RE = re.compile(r"stopped by (SIG[A-Z0-9]+) at step (\d+)\b.*?checkpoint saved to (\S+?)(?:;|\.\s|\.$|$)")
@@ -53,31 +54,32 @@ class JobStop:
         return f"{what}; re-run the same command to resume from that checkpoint"
 
 
-def _log_tail_text(log: Path, max_bytes: int = 16384) -> str:
+def _last_run_tail(log: Path, max_bytes: int = 16384) -> str:
+    """The end of the log's last run (a requeued run appends to the same log under a new header)."""
     try:
         with open(log, "rb") as fh:
             fh.seek(0, 2)
             fh.seek(max(0, fh.tell() - max_bytes))
-            return fh.read().decode("utf-8", errors="replace")
+            text = fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+    start = text.rfind("\n# Started at ")
+    return text[start + 1:] if start >= 0 else text
 
 
 def job_stop(code: int, log: Path) -> JobStop | None:
-    """The stop behind exit status ``code`` of the job that wrote ``log``, or None when it is no stop."""
-    stops = {128 + int(s): s.name for s in STOP_SIGNALS}
-    if code not in stops:
+    """The stop behind exit status ``code`` of the job that wrote ``log``, or None when it is no stop.
+
+    The signal named by the training's stop line wins over the exit status: after a requeue, SLURM ends the
+    old run with SIGTERM, which can cut short a training that was exiting after SIGUSR1."""
+    if code not in STOP_CODES:
         return None
-    text = _log_tail_text(log)
-    said = None
-    for line in text.splitlines():
-        m = _SAVED_RE.search(line)
-        if m and m.group(1) == stops[code]:
-            said = (m, _REQUEUED in line)
-    if said is None:
-        return JobStop(stops[code], None, None, False)
-    m, requeued = said
-    return JobStop(m.group(1), int(m.group(2)), m.group(3), requeued)
+    m = None
+    for line in _last_run_tail(log).splitlines():
+        m = _SAVED_RE.search(line) or m
+    if m is None:
+        return JobStop(signal.Signals(code - 128).name, None, None, False)
+    return JobStop(m.group(1), int(m.group(2)), m.group(3), _REQUEUED in m.string)
 
 
 def describe_exit(code: int, log: Path) -> str:

@@ -127,7 +127,7 @@ def test_stopped_without_requeue_is_a_stop_not_a_crash(rt, tmp_path, training):
     assert "1 / 1 job(s) stopped:" in r.stderr and "failed" not in r.stderr
     assert ("job 1 was stopped by SIGUSR1 at step 3 after saving exp/checkpoints/last.ckpt (exit 138); re-run the "
             "same command to resume from that checkpoint") in r.stderr
-    assert (tmp_path / "log" / "q" / "done.train.1").read_text() == "138\n"
+    assert (tmp_path / "log" / "q" / "done.train.1").read_text() == "stopped 138\n"  # final: SLURM lists no job
 
 
 def test_a_requeued_run_that_never_ends_is_reported(rt, tmp_path, training):
@@ -179,8 +179,13 @@ def test_job_stop_reads_the_line_audiocl_prints(tmp_path):
     stop = job_stop(130, log)
     assert (stop.signal, stop.saved_at_step, stop.checkpoint, stop.requeued) == (
         "SIGINT", 12, "/e/x/checkpoints/last.ckpt", False)
-    assert job_stop(143, log).saved_at_step is None  # another signal than the one the line names
-    assert job_stop(1, log) is None
+    # SLURM's requeue may end a run that stopped on SIGINT/SIGUSR1 with SIGTERM: the line still tells.
+    assert job_stop(143, log).signal == "SIGINT" and job_stop(143, log).saved_at_step == 12
+    assert job_stop(1, log) is None and job_stop(137, log) is None
     assert launcher_status([(0, log), (130, log)]) == 130
-    assert launcher_status([(143, log)]) == 1
     assert re.search("after saving", stop.describe(130))
+    # Only the last run of a log counts: a requeued run that was killed before saving saved nothing.
+    with log.open("a") as fh:
+        fh.write("# cmd\n# Started at later (requeued by SLURM, restart 1)\n#\nstep 13\n# Ended (code 143) at now\n")
+    assert job_stop(143, log).saved_at_step is None and job_stop(143, log).signal == "SIGTERM"
+    assert launcher_status([(143, log)]) == 1
