@@ -1,10 +1,11 @@
-"""Text tokenizers for CTC: characters and sentencepiece BPE, saved next to the model.
+"""Text tokenizers for CTC: characters and sentencepiece BPE, saved next to the model; and the fixed
+vocabulary of a CTC model fine-tuned elsewhere (:class:`VocabTokenizer`, for decoding it).
 
 Why two: characters need no training and suit tiny label sets (mini_tts, 10 min of LibriLight);
 BPE units shorten the label sequence, which matters under CTC because an utterance needs at least
 as many frames as labels (plus one per repeated label).
 
-Conventions shared by both tokenizers (so the CTC model and the decoders never special-case them):
+Conventions of the two trainable tokenizers (so the CTC model and the decoders never special-case them):
 
 - id 0 is the CTC blank ``<blank>``; id 1 is ``<unk>``; the word separator is ``|`` for characters
   (wav2vec 2.0 / fairseq letter dictionaries use the same symbol) and sentencepiece's ``▁`` for BPE.
@@ -52,7 +53,7 @@ class Tokenizer:
 
     kind = "base"
     blank_id = 0
-    unk_id = 1
+    unk_id: int | None = 1
 
     def __init__(self, case: str = "upper", oov: str = "unk"):
         if oov not in ("unk", "error"):
@@ -85,13 +86,27 @@ class Tokenizer:
         return WORD_SEP
 
     def _oov(self, char: str, text: str, utt_id: str | None) -> None:
-        if self.oov == "error":
+        if self.oov == "error" or self.unk_id is None:
             where = f"utterance {utt_id}: " if utt_id else ""
+            fix = ("the vocabulary has no unknown symbol" if self.unk_id is None else
+                   f"rebuild the tokenizer on this text or use oov=unk to map it to {UNK}")
             raise DataDirError(
                 f"{where}character {char!r} (U+{ord(char[0]):04X}) in {text!r} is not in the tokenizer "
-                f"vocabulary; rebuild the tokenizer on this text or use oov=unk to map it to {UNK}"
+                f"vocabulary; {fix}"
             )
         self.oov_counts[char] += 1
+
+    def _encode_chars(self, text: str, utt_id: str | None, index: dict[str, int], separator: str) -> list[int]:
+        """Ids of the normalised text's characters, spaces as ``separator``; out-of-vocabulary ones via :meth:`_oov`."""
+        norm = normalize_text(text, self.case)
+        ids = []
+        for ch in norm.replace(" ", separator):
+            idx = index.get(ch)
+            if idx is None:
+                self._oov(ch, norm, utt_id)
+                idx = self.unk_id
+            ids.append(idx)
+        return ids
 
     def oov_report(self) -> str:
         """One line naming the mapped characters and their counts (empty when none)."""
@@ -130,15 +145,7 @@ class CharTokenizer(Tokenizer):
         return list(self._vocab)
 
     def encode(self, text: str, utt_id: str | None = None) -> list[int]:
-        norm = normalize_text(text, self.case)
-        ids = []
-        for ch in norm.replace(" ", WORD_SEP):
-            idx = self._index.get(ch)
-            if idx is None:
-                self._oov(ch, norm, utt_id)
-                idx = self.unk_id
-            ids.append(idx)
-        return ids
+        return self._encode_chars(text, utt_id, self._index, WORD_SEP)
 
     def decode(self, ids: Sequence[int]) -> str:
         out = []
@@ -227,6 +234,63 @@ class BpeTokenizer(Tokenizer):
         atomic_write_text(directory / TOKENIZER_FILE, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
 
 
+class VocabTokenizer(Tokenizer):
+    """A fixed character vocabulary in the order a foreign CTC head emits it (HF ``vocab.json``, fairseq
+    ``dict.ltr.txt``), with the blank, unknown and word-separator symbols wherever that vocabulary puts them.
+
+    :attr:`vocab` names the blank ``<blank>`` and the word separator ``|`` (the names the decoders of
+    :mod:`audiocl.models.ctc_decoding` share, so beam search needs no special case); :attr:`symbols`
+    keeps the source's own names. ``silent`` symbols are dropped from decoded text like the blank
+    (fairseq's ``Dictionary.string`` drops ``<s>`` and ``</s>``); other specials such as ``<unk>`` stay
+    in the text, as the source toolkits print them. ``lower_output`` lower-cases decoded text (HF's
+    ``do_lower_case``).
+    """
+
+    kind = "vocab"
+
+    def __init__(self, symbols: Sequence[str], *, blank: str, word_separator: str = WORD_SEP, unk: str | None = UNK,
+                 silent: Sequence[str] = (), case: str = "keep", lower_output: bool = False, oov: str = "unk"):
+        super().__init__(case=case, oov=oov)
+        self.symbols = list(symbols)
+        index = {s: i for i, s in enumerate(self.symbols)}
+        if len(index) != len(self.symbols):
+            raise ConfigError(f"duplicate symbols in the CTC vocabulary: {self.symbols}")
+        for role, sym in (("blank", blank), ("word separator", word_separator)):
+            if sym not in index:
+                raise ConfigError(f"the CTC vocabulary has no {role} symbol {sym!r}: {self.symbols[:12]}...")
+        self.blank_id = index[blank]
+        self.unk_id = index.get(unk) if unk is not None else None
+        self.separator = word_separator
+        self.silent = [s for s in silent if s in index]
+        self.lower_output = lower_output
+        self._index = index
+        self._dropped = {self.blank_id} | {index[s] for s in self.silent}
+        shown = {blank: BLANK, word_separator: WORD_SEP}
+        self._vocab = [shown.get(s, s) for s in self.symbols]
+        if len(set(self._vocab)) != len(self._vocab):
+            raise ConfigError(f"the CTC vocabulary uses {BLANK!r} or {WORD_SEP!r} for another symbol than its blank "
+                              f"{blank!r} / word separator {word_separator!r}")
+
+    @property
+    def vocab(self) -> list[str]:
+        return list(self._vocab)
+
+    def encode(self, text: str, utt_id: str | None = None) -> list[int]:
+        return self._encode_chars(text, utt_id, self._index, self.separator)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        text = "".join(self.symbols[int(i)] for i in ids if int(i) not in self._dropped)
+        text = re.sub(r"\s+", " ", text.replace(self.separator, " ")).strip()
+        return text.lower() if self.lower_output else text
+
+    def save(self, directory: str | Path) -> None:
+        meta = {"kind": self.kind, "case": self.case, "oov": self.oov, "symbols": self.symbols,
+                "blank": self.symbols[self.blank_id], "word_separator": self.separator,
+                "unk": self.symbols[self.unk_id] if self.unk_id is not None else None, "silent": self.silent,
+                "lower_output": self.lower_output}
+        atomic_write_text(Path(directory) / TOKENIZER_FILE, json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
+
+
 def build_tokenizer(kind: str, texts: Iterable[str], *, vocab_size: int = 100, case: str = "upper",
                     oov: str = "unk") -> Tokenizer:
     """``kind`` is ``char`` or ``bpe``."""
@@ -255,4 +319,8 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
         if not model.is_file():
             raise ConfigError(f"{path}: sentencepiece model {model} is missing")
         return BpeTokenizer(model.read_bytes(), case=meta.get("case", "upper"), oov=meta.get("oov", "unk"))
+    if kind == VocabTokenizer.kind:
+        return VocabTokenizer(meta["symbols"], blank=meta["blank"], word_separator=meta["word_separator"],
+                              unk=meta.get("unk"), silent=meta.get("silent", ()), case=meta.get("case", "keep"),
+                              lower_output=bool(meta.get("lower_output")), oov=meta.get("oov", "unk"))
     raise ConfigError(f"{path}: unknown tokenizer kind {kind!r}")

@@ -1,5 +1,10 @@
 """Decoding a data dir with a fine-tuned CTC model (recipe stage 5): greedy or beam search.
 
+The model is anything :func:`audiocl.hub.resolve` accepts that holds a CTC head: an audiocl
+fine-tuning exp dir (or its ``model/``), or a CTC model fine-tuned elsewhere (an HF ``Wav2Vec2ForCTC``
+with its ``vocab.json``, a fairseq ``*_960h.pt`` with its ``dict.ltr.txt``), as a path, URL, registry
+name or ``hf:`` id (:mod:`audiocl.tasks.foreign_ctc`).
+
 Beam search is torchaudio's flashlight decoder (:mod:`audiocl.models.ctc_decoding`), optionally with a
 lexicon from a data dir's transcripts and an n-gram LM (given, or built from the same transcripts).
 The hypotheses are written as a Kaldi ``text`` file, which ``audiocl score`` compares with the references.
@@ -13,9 +18,12 @@ from pathlib import Path
 
 import torch
 
-from audiocl.data.tokenizer import normalize_text
-from audiocl.errors import DataDirError
-from audiocl.tasks.ctc_model_io import load_ctc_model
+from audiocl.data.tokenizer import Tokenizer, normalize_text
+from audiocl.errors import ConfigError, DataDirError
+from audiocl.hub.resolver import resolve
+from audiocl.models.ctc_asr import CtcAsrModel
+from audiocl.tasks.ctc_model_io import MODEL_DIR, UPSTREAM_FILE, load_ctc_model
+from audiocl.tasks.foreign_ctc import is_foreign_ctc, load_foreign_ctc_model
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +46,23 @@ class DecodeConfig:
     """``auto`` = the GPU when there is one, else the CPU."""
 
 
-def decode_data_dir(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
+def load_decoding_model(ref: str | Path) -> tuple[CtcAsrModel, Tokenizer]:
+    """``(model in eval mode, tokenizer)`` behind ``ref``: an audiocl fine-tuned model, or a foreign one."""
+    path = resolve(ref)
+    if (path / UPSTREAM_FILE).is_file() or (path / MODEL_DIR / UPSTREAM_FILE).is_file():
+        model, tokenizer, _ = load_ctc_model(path)
+        return model, tokenizer
+    if is_foreign_ctc(path):
+        return load_foreign_ctc_model(path)
+    raise ConfigError(f"{ref}: no CTC model there ({path} has neither an audiocl fine-tuned model nor a "
+                      "converted CTC head with its vocabulary); a pretrained model needs fine-tuning first "
+                      "(`audiocl finetune`)")
+
+
+def decode_data_dir(model: str | Path, data_dir: str | Path, out_dir: str | Path,
                     cfg: DecodeConfig | None = None) -> dict[str, str]:
-    """Decode every utterance of ``data_dir``; write ``out_dir/text`` (Kaldi format) and return it.
+    """Decode every utterance of ``data_dir`` with the CTC model behind the reference ``model``; write
+    ``out_dir/text`` (Kaldi format) and return it.
 
     Utterances too short for the model's receptive field decode to an empty hypothesis (with a
     warning), so the scoring stage still sees every utterance.
@@ -55,9 +77,9 @@ def decode_data_dir(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
         torch.set_num_threads(cfg.num_threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, tokenizer, _ = load_ctc_model(model_dir)
+    ctc_model, tokenizer = load_decoding_model(model)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
-    model.to(device)
+    ctc_model.to(device)
     beam = None
     if cfg.beam_size > 0:
         lexicon = None
@@ -78,7 +100,7 @@ def decode_data_dir(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
     with torch.inference_mode():
         for batch_idx in sampler:
             batch = collate_audio([ds[i] for i in batch_idx])
-            log_probs, frame_lengths = model(batch["wav"].to(device), batch["lengths"].to(device))
+            log_probs, frame_lengths = ctc_model(batch["wav"].to(device), batch["lengths"].to(device))
             texts = decode_batch(log_probs, frame_lengths, tokenizer, beam)
             for utt, text, n in zip(batch["utt_ids"], texts, frame_lengths.tolist()):
                 if n == 0:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from audiocl.data.tokenizer import BpeTokenizer, CharTokenizer
+from audiocl.data.tokenizer import BpeTokenizer, CharTokenizer, VocabTokenizer
 from audiocl.errors import ConfigError
 from audiocl.models.ctc_decoding import BeamSearchDecoder, build_lexicon, greedy_decode, write_arpa
 from audiocl.nn.pooling import AttentiveStatsPooling, MeanPooling, build_pooling
@@ -51,7 +51,7 @@ def _emissions(tok, text, blanks=2):
     for i, t in enumerate(target):
         em[0, (blanks + 1) * i, t] = 0.0
         for k in range(1, blanks + 1):
-            em[0, (blanks + 1) * i + k, 0] = 0.0
+            em[0, (blanks + 1) * i + k, tok.blank_id] = 0.0
     return em.log_softmax(-1)
 
 
@@ -74,6 +74,17 @@ def test_beam_search_lexicon_and_lm_fix_a_misspelling(tmp_path):
     assert BeamSearchDecoder(tok, lexicon=lex, lm=arpa)(em) == ["HELLO WORLD"]
     with pytest.raises(ConfigError, match="lexicon"):
         BeamSearchDecoder(tok, lm=arpa)
+
+
+def test_beam_search_with_a_foreign_vocabulary_whose_blank_is_last(tmp_path):
+    """The HF fine-tuning blog's layout: letters first, then [UNK] and [PAD], the CTC blank."""
+    tok = VocabTokenizer(["|", *"DEHLORW", "[UNK]", "[PAD]"], blank="[PAD]", unk="[UNK]", case="upper")
+    em = _emissions(tok, "HELO WORLD")
+    assert tok.decode(greedy_decode(em, blank_id=tok.blank_id)[0]) == "HELO WORLD"
+    assert BeamSearchDecoder(tok)(em) == ["HELO WORLD"]
+    lex = build_lexicon(["HELLO", "WORLD", "OLD"], tok)
+    assert lex["HELLO"] == ["H", "E", "L", "L", "O", "|"]
+    assert BeamSearchDecoder(tok, lexicon=lex)(em) == ["HELLO WORLD"]
 
 
 def test_beam_search_with_bpe_units():

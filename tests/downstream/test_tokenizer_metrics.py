@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from audiocl.data.tokenizer import BpeTokenizer, CharTokenizer, build_tokenizer, load_tokenizer
+from audiocl.data.tokenizer import BpeTokenizer, CharTokenizer, VocabTokenizer, build_tokenizer, load_tokenizer
 from audiocl.errors import ConfigError, DataDirError
 from audiocl.metrics.asr import cer, count_errors, score_texts, wer
 from audiocl.metrics.classification import classification_metrics, plot_confusion
@@ -49,6 +49,25 @@ def test_bpe_tokenizer_blank_is_zero_and_round_trips(tmp_path):
     assert again.encode("lazy dog") == tok.encode("lazy dog")
     tok.encode("QUÏCK", utt_id="x")
     assert tok.oov_counts["Ï"] == 1
+
+
+def test_foreign_vocabulary_keeps_its_ids_and_round_trips(tmp_path):
+    tok = VocabTokenizer(["<s>", "<pad>", "</s>", "<unk>", "|", "E", "T"], blank="<s>", silent=("<s>", "</s>"),
+                         case="upper")
+    assert tok.blank_id == 0 and tok.unk_id == 3
+    assert tok.vocab == ["<blank>", "<pad>", "</s>", "<unk>", "|", "E", "T"]
+    assert tok.encode("te x") == [6, 5, 4, 3] and tok.oov_counts["X"] == 1
+    assert tok.decode([6, 2, 5, 4, 4, 3, 1]) == "TE <unk><pad>"
+    tok.save(tmp_path)
+    again = load_tokenizer(tmp_path)
+    assert isinstance(again, VocabTokenizer) and again.vocab == tok.vocab and again.blank_id == 0
+    assert again.decode([6, 2, 5]) == "TE" and again.encode("et") == [5, 6]
+    lowered = VocabTokenizer(["|", "A", "B", "[PAD]"], blank="[PAD]", unk=None, case="upper", lower_output=True)
+    assert lowered.unk_id is None and lowered.decode([1, 3, 0, 2]) == "a b"
+    with pytest.raises(DataDirError, match="utterance u2: character 'C'.*no unknown symbol"):
+        lowered.encode("a c", utt_id="u2")
+    with pytest.raises(ConfigError, match="no blank symbol"):
+        VocabTokenizer(["|", "A"], blank="<pad>")
 
 
 def test_build_tokenizer_errors(tmp_path):
