@@ -7,10 +7,13 @@ knob clap_objectives "infonce infonce_hn dcl debiased cwcl" "tags to compare: <o
 knob objectives_file '$AUDIOCL_ROOT/benchmarks/results/clap_objectives.md' "a second copy of the tables (benchmarks)"
 
 stage_objectives() {
-  local tag
-  for tag in $clap_objectives; do
-    clap_train_tag "$tag"
+  local tag pid pids=() failed=0
+  for tag in $clap_objectives; do  # every tag at once: on a cluster all jobs are submitted together
+    clap_train_tag "$tag" &
+    pids+=("$!")
   done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  if [ "$failed" -ne 0 ]; then echo "a CLAP training failed; see $clap_exp/<tag>/log/train.*.log" >&2; return 1; fi
   clap_evaluate_all
   stage_results
   local set
