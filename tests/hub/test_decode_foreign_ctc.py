@@ -87,6 +87,8 @@ def test_hf_ctc_model_decodes_like_hf(case, server, hub_env, tmp_path, monkeypat
 
     hyps = _decode(f"hf:org/tiny-ctc@{COMMIT}", data, tmp_path / "dec", *spec["batch"])
     assert hyps == expected
+    # flashlight's beam search with one hypothesis follows the best path too: it shares the blank and separator
+    assert _decode(f"hf:org/tiny-ctc@{COMMIT}", data, tmp_path / "beam", *spec["batch"], "--beam-size", "1") == expected
     n = len(server.requests)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # decoding again: from the cache, no request
     assert _decode(f"hf:org/tiny-ctc@{COMMIT}", data, tmp_path / "dec2", *spec["batch"]) == expected

@@ -34,7 +34,8 @@ def tone_waveforms(num_utts: int = 10, seed: int = 0, sample_rate: int = 16000) 
         t = np.arange(n) / sample_rate
         f0 = 100 + 150 * rng.random()
         wav = sum(0.3 / k * np.sin(2 * np.pi * k * f0 * t * (1 + 0.1 * np.sin(2 * np.pi * 2 * t))) for k in range(1, 6))
-        wavs[f"spk{i % 2}-u{i:03d}"] = (0.5 * wav / np.abs(wav).max() + 0.02 * rng.standard_normal(n)).astype(np.float32)
+        wav = 0.5 * wav / np.abs(wav).max() + 0.02 * rng.standard_normal(n)
+        wavs[f"spk{i % 2}-u{i:03d}"] = wav.astype(np.float32)
     return wavs
 
 
