@@ -123,7 +123,7 @@ OBJECTIVE_COLUMNS = (
 
 def objective_table(runs: dict[str, list[dict[str, Any]]], tags: Sequence[str] | None = None) -> str:
     """Markdown: one row per tag (objective / hard negatives on-off), percent, mean ± std over seeds."""
-    tags = [t for t in (tags or sorted(runs)) if runs.get(t)]
+    tags = [t for t in dict.fromkeys(tags or sorted(runs)) if runs.get(t)]
     head = "| run | n | " + " | ".join(c for c, _ in OBJECTIVE_COLUMNS) + " |\n"
     head += "|---|---|" + "---|" * len(OBJECTIVE_COLUMNS) + "\n"
     lines = [f"| `{t}` | {len(runs[t])} | " + " | ".join(mean_std([f(m) for m in runs[t]]) for _, f in OBJECTIVE_COLUMNS)

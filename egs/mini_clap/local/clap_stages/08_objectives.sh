@@ -20,5 +20,5 @@ stage_objectives() {
   set=$(echo "$test_sets" | awk '{print $1}')
   # shellcheck disable=SC2086
   audiocl clap report --exp-root "$clap_exp" --trained "$clap_tag" --eval-set "$set" --out "$objectives_file" \
-    --objectives $clap_objectives > /dev/null
+    --objectives untrained "$clap_tag" $clap_objectives > /dev/null
 }
