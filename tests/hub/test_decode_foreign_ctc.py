@@ -95,6 +95,14 @@ def test_hf_ctc_model_decodes_like_hf(case, server, hub_env, tmp_path, monkeypat
     assert len(server.requests) == n
 
 
+def _save_fine_tuned(src, weight, bias, path) -> None:
+    """A fairseq fine-tuned checkpoint: ``src``'s encoder under ``w2v_encoder.w2v_model.`` and a CTC head."""
+    state = {f"w2v_encoder.w2v_model.{k}": v for k, v in _fairseq_state(src).items()
+             if not k.startswith(("quantizer", "project_q", "final_proj"))}
+    state["w2v_encoder.proj.weight"], state["w2v_encoder.proj.bias"] = weight, bias
+    torch.save({"model": state, "args": argparse.Namespace(**FAIRSEQ_CFG)}, path)
+
+
 def _fairseq_greedy(logits: torch.Tensor, symbols: list[str]) -> str:
     """fairseq's letter decoding written out: merge repeats, drop the blank <s> (id 0), Dictionary.string
     (drops <s> and </s>, joins with spaces), then ``letter`` post-processing."""
@@ -107,16 +115,13 @@ def test_fairseq_fine_tuned_checkpoint_decodes_like_fairseq(tmp_path, hub_env, d
     letters = ["|", "E", "T", "A", "O", "N", "I"]
     symbols = ["<s>", "<pad>", "</s>", "<unk>"] + letters
     src = _fairseq_model()
-    state = {f"w2v_encoder.w2v_model.{k}": v for k, v in _fairseq_state(src).items()
-             if not k.startswith(("quantizer", "project_q", "final_proj"))}
     g = torch.Generator().manual_seed(5)
     weight, bias = torch.randn(len(symbols), 32, generator=g), torch.zeros(len(symbols))
     bias[1:4] = -50.0  # <pad>, </s> and <unk> are never emitted by a trained model
     bias[0] = 1.0
-    state["w2v_encoder.proj.weight"], state["w2v_encoder.proj.bias"] = weight, bias
     ckpt_dir = tmp_path / "release"
     ckpt_dir.mkdir()
-    torch.save({"model": state, "args": argparse.Namespace(**FAIRSEQ_CFG)}, ckpt_dir / "wav2vec_tiny_960h.pt")
+    _save_fine_tuned(src, weight, bias, ckpt_dir / "wav2vec_tiny_960h.pt")
     (ckpt_dir / "dict.ltr.txt").write_text("".join(f"{s} {100 - i}\n" for i, s in enumerate(letters)))
 
     data = _data_dir(data_dir_builder, tmp_path / "test")
@@ -155,11 +160,7 @@ def test_a_pretrained_model_without_head_is_refused_with_what_to_do(tmp_path, hu
 
 
 def test_a_head_that_does_not_fit_its_vocabulary_is_named(tmp_path, hub_env, data_dir_builder, capsys):
-    src = _fairseq_model()
-    state = {f"w2v_encoder.w2v_model.{k}": v for k, v in _fairseq_state(src).items()
-             if not k.startswith(("quantizer", "project_q", "final_proj"))}
-    state["w2v_encoder.proj.weight"], state["w2v_encoder.proj.bias"] = torch.randn(6, 32), torch.randn(6)
-    torch.save({"model": state, "args": argparse.Namespace(**FAIRSEQ_CFG)}, tmp_path / "ft.pt")
+    _save_fine_tuned(_fairseq_model(), torch.randn(6, 32), torch.randn(6), tmp_path / "ft.pt")
     (tmp_path / "dict.ltr.txt").write_text("| 3\nE 2\nT 1\n")  # 4 specials + 3 = 7 symbols, head has 6
     data = _data_dir(data_dir_builder, tmp_path / "test")
     assert main(["decode", "--model", str(tmp_path / "ft.pt"), "--data", str(data), "--out", str(tmp_path / "o")]) == 1
