@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from audiocl.models.ctc_asr import CtcModelConfig
-from audiocl.tasks.runner import TrainerConfig
+from audiocl.tasks.trainer_config import TrainerConfig
 from audiocl.tasks.upstream import UpstreamConfig
 
 

@@ -54,6 +54,9 @@ def requeue_slurm_job(job_id: str) -> bool:
 class GracefulStop(pl.Callback):
     """Record stop signals; at the next optimizer-step boundary save a checkpoint and stop the trainer.
 
+    Under SLURM, :meth:`requeue_if_slurm` puts the job back in the queue once the run has written
+    everything (the runner calls it last).
+
     Handlers are installed when training starts (after Lightning installed its own) and the ones that
     were in place when this object was created are put back at teardown. A second Ctrl-C while the
     step finishes interrupts at once, as users expect.
@@ -95,8 +98,12 @@ class GracefulStop(pl.Callback):
         self.stopped_signal = self.requested if self.requested is not None else int(signal.SIGTERM)
         self.stopped_step = int(trainer.global_step)
         trainer.should_stop = True
+
+    def requeue_if_slurm(self, is_global_zero: bool) -> None:
+        """``scontrol requeue`` this job (rank 0, after a signal). Called last, once everything is written:
+        SLURM answers a requeue by signalling the running job, which must not cut the final messages."""
         job = slurm_job_id()
-        if self.requeue_on_slurm and job and trainer.is_global_zero:
+        if self.stopped_step is not None and self.requeue_on_slurm and job and is_global_zero:
             self.requeued = requeue_slurm_job(job)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from audiocl import models
 from audiocl.errors import ConfigError
-from audiocl.tasks.runner import TrainerConfig
+from audiocl.tasks.trainer_config import TrainerConfig
 from audiocl.tasks.schedules import ScheduleConfig
 
 

@@ -45,50 +45,13 @@ from audiocl.tasks.checkpointing import (
 )
 from audiocl.tasks.plots import plot_loss_curve, read_metrics
 from audiocl.tasks.preemption import GracefulStop
+from audiocl.tasks.trainer_config import TrainerConfig
 from audiocl.utils.io import atomic_write_text
 from audiocl.utils.storage import check_writable
 
 log = logging.getLogger(__name__)
 
 LAST_CKPT = "last.ckpt"
-
-
-@dataclass
-class TrainerConfig:
-    """Everything about *how* to train, shared by all tasks."""
-
-    max_steps: int = 1000
-    """Optimizer updates (fairseq ``max_update``)."""
-    accumulate_grad_batches: int = 1
-    """Gradient accumulation (fairseq ``update_freq``)."""
-    gradient_clip_val: float = 0.0
-    """Clip the global gradient norm to this value; 0 = no clipping."""
-    precision: str = "auto"
-    """``auto`` = ``bf16-mixed`` on GPU, ``32-true`` on CPU; or any Lightning precision string."""
-    accelerator: str = "auto"
-    devices: str = "auto"
-    """``auto``, a count (``"4"``) or a list of ids (``"0,1"``)."""
-    num_nodes: int = 1
-    strategy: str = "auto"
-    """``auto`` | ``ddp`` | ``ddp_find_unused_parameters_true`` | ``fsdp`` | ``ddp_spawn`` (see docs/distributed.md)."""
-    checkpoint_every_n_steps: int = 100
-    log_every_n_steps: int = 10
-    seed: int = 0
-    deterministic: bool = False
-    """``torch.use_deterministic_algorithms``: needed for bit-identical resume on GPU."""
-    progress_bar: bool = True
-    num_workers: int = 0
-    """DataLoader worker processes."""
-    num_threads: int = 0
-    """``torch.set_num_threads`` when > 0 (CPU training on a shared machine)."""
-    max_consecutive_bad_batches: int = 20
-    keep_checkpoints: int = 2
-    """Checkpoints kept (``last.ckpt``, ``last-1.ckpt``, ...): resume falls back to an older one when the
-    newest is corrupt."""
-    save_on_signal: bool = True
-    """SIGTERM / SIGINT / SIGUSR1 finish the step, save a checkpoint and stop (exit status 128 + signal)."""
-    requeue_on_slurm: bool = True
-    """After a signal under SLURM, ``scontrol requeue`` the job so it resumes by itself."""
 
 
 @dataclass
@@ -301,9 +264,10 @@ def run_training(task: pl.LightningModule, cfg: TrainerConfig, exp_dir: str | Pa
         metrics = summarize(layout, task, trainer, wall)
         if stopper is not None and stopper.stopped_step is not None:
             metrics["interrupted"] = {"signal": signal.Signals(stopper.stopped_signal).name,
-                                      "step": stopper.stopped_step, "requeued": stopper.requeued}
+                                      "step": stopper.stopped_step}
         atomic_write_text(layout.metrics, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     if stopper is not None and stopper.stopped_step is not None:
+        stopper.requeue_if_slurm(trainer.is_global_zero)
         name = signal.Signals(stopper.stopped_signal).name
         raise TrainingInterrupted(
             f"stopped by {name} at step {stopper.stopped_step} of {cfg.max_steps}; checkpoint saved to "
