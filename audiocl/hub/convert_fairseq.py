@@ -183,6 +183,9 @@ def load_fairseq_checkpoint(path: str | Path, target: str = "pretraining"):
             model_cfg = model_cfg["w2v_args"]["model"]
     elif ckpt.get("args") is not None:
         model_cfg = ckpt["args"]
+        w2v_args = getattr(model_cfg, "w2v_args", None)
+        if w2v_args:  # an older fine-tuned model: the pre-training config, as a Namespace or a dict
+            model_cfg = w2v_args.get("model", w2v_args) if isinstance(w2v_args, Mapping) else w2v_args
     if model_cfg is None:
         raise AudioclError(f"{path}: checkpoint has neither 'cfg' nor 'args'; cannot rebuild the model config")
     if not isinstance(model_cfg, (Mapping, argparse.Namespace)):

@@ -78,6 +78,13 @@ def test_round_trip_through_fairseq_names_and_weights_only_loader(tmp_path):
     ft["w2v_encoder.proj.weight"] = torch.zeros(5, 32)
     enc_state, extra = convert_fairseq_state_dict(ft, target="model")
     assert set(extra) == {"proj.weight"} and "mask_emb" in enc_state
+    # an older fine-tuned checkpoint keeps the pre-training config as args.w2v_args (a Namespace); a fine-tuning
+    # run's own args lack the architecture, so reading them instead would silently give BASE defaults
+    old_ft = tmp_path / "old_finetuned.pt"
+    ft_args = argparse.Namespace(w2v_path="/pretrained.pt", w2v_args=argparse.Namespace(**FAIRSEQ_MODEL_CFG))
+    torch.save({"model": ft, "args": ft_args}, old_ft)
+    cfg3, _, extra3 = load_fairseq_checkpoint(old_ft, target="model")
+    assert cfg3 == cfg and set(extra3) == {"proj.weight"}
     with pytest.raises(ConfigError, match="cannot map"):
         convert_fairseq_state_dict({**fs, "label_embs_concat": torch.zeros(1)})
 
