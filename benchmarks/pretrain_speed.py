@@ -4,8 +4,9 @@ Both models get the same config (audiocl preset -> HF config), the same initial 
 with :mod:`audiocl.hub.convert_hf`), the same padded batch, and the same full training step:
 mask + negative indices (HF: its own ``_compute_mask_indices`` / ``_sample_negative_indices``, as
 its pre-training example does; audiocl: inside the forward), forward, loss (HF's summed loss divided
-by the number of masked frames, as in its example), backward, AdamW step. Steps alternate between
-the two models so that load on a shared machine hits both alike; medians are reported.
+by the number of masked frames, as in its example), backward, fused AdamW step (what both trainers
+build). Steps alternate between the two models so that load on a shared machine hits both alike;
+medians are reported.
 
     python benchmarks/pretrain_speed.py --presets tiny base --threads 1
     python benchmarks/pretrain_speed.py --device cuda --dtype bf16 --batch-size 8 --seconds 15
@@ -111,36 +112,52 @@ def build(preset: str, device, with_hf: bool, keep_layerdrop: bool = False):
     return cfg, ours, hf
 
 
-def audiocl_step(model, opt, wav, lengths, step, device, dtype):
+def make_optimizer(model, device):
+    """AdamW as both trainers build it: ``audiocl pretrain`` and HF ``Trainer`` (default ``adamw_torch_fused``
+    for torch >= 2.8) both use torch's fused kernel, so the optimizer costs both models the same."""
+    return torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+
+
+def _no_label(name: str):
+    return contextlib.nullcontext()
+
+
+def audiocl_step(model, opt, wav, lengths, step, device, dtype, label=_no_label):
+    """One training step; ``label(phase)`` is a context manager around each phase (the profiler's ranges)."""
     model.set_num_updates(step)
-    with autocast(device, dtype):
+    with label("forward"), autocast(device, dtype):
         out = model(wav, lengths)
-    out.loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
+    with label("backward"):
+        out.loss.backward()
+    with label("optimizer"):
+        opt.step()
+        opt.zero_grad(set_to_none=True)
     return float(out.loss.detach())
 
 
-def hf_step(model, opt, wav, lengths, att, step, device, dtype, cfg):
+def hf_step(model, opt, wav, lengths, att, step, device, dtype, cfg, label=_no_label):
     from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
 
     temp = max(cfg.latent_temp[0] * cfg.latent_temp[2] ** step, cfg.latent_temp[1])
     model.set_gumbel_temperature(temp)
     bsz = wav.shape[0]
-    flen = model._get_feat_extract_output_lengths(lengths.cpu())
-    tlen = int(model._get_feat_extract_output_lengths(torch.tensor(wav.shape[1])))
-    feat_att = (torch.arange(tlen)[None, :] < flen[:, None]).long()
-    mask = _compute_mask_indices((bsz, tlen), cfg.mask_prob, cfg.mask_length, attention_mask=feat_att,
-                                 min_masks=cfg.mask_min_masks)
-    neg = _sample_negative_indices((bsz, tlen), cfg.num_negatives, mask_time_indices=mask)
-    mask_t = torch.tensor(mask, device=device, dtype=torch.bool)
-    neg_t = torch.tensor(neg, device=device, dtype=torch.long)
-    with autocast(device, dtype):
+    with label("masks + negatives"):
+        flen = model._get_feat_extract_output_lengths(lengths.cpu())
+        tlen = int(model._get_feat_extract_output_lengths(torch.tensor(wav.shape[1])))
+        feat_att = (torch.arange(tlen)[None, :] < flen[:, None]).long()
+        mask = _compute_mask_indices((bsz, tlen), cfg.mask_prob, cfg.mask_length, attention_mask=feat_att,
+                                     min_masks=cfg.mask_min_masks)
+        neg = _sample_negative_indices((bsz, tlen), cfg.num_negatives, mask_time_indices=mask)
+        mask_t = torch.tensor(mask, device=device, dtype=torch.bool)
+        neg_t = torch.tensor(neg, device=device, dtype=torch.long)
+    with label("forward"), autocast(device, dtype):
         out = model(wav, attention_mask=att, mask_time_indices=mask_t, sampled_negative_indices=neg_t)
-    loss = out.loss / mask_t.sum()
-    loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
+        loss = out.loss / mask_t.sum()
+    with label("backward"):
+        loss.backward()
+    with label("optimizer"):
+        opt.step()
+        opt.zero_grad(set_to_none=True)
     return float(loss.detach())
 
 
@@ -160,8 +177,8 @@ def run_preset(preset: str, args) -> dict:
     np.random.seed(args.seed)
     cfg, ours, hf = build(preset, device, not args.no_hf, args.keep_layerdrop)
     wav, lengths, att = make_batch(args.batch_size, args.seconds, args.seed, device)
-    opt_a = torch.optim.AdamW(ours.parameters(), lr=1e-4)
-    opt_h = torch.optim.AdamW(hf.parameters(), lr=1e-4) if hf is not None else None
+    opt_a = make_optimizer(ours, device)
+    opt_h = make_optimizer(hf, device) if hf is not None else None
     times_a, times_h, loss_a, loss_h = [], [], [], []
     for step in range(args.warmup + args.steps):
         ta, la = timed(lambda: audiocl_step(ours, opt_a, wav, lengths, step, device, args.dtype), device)
