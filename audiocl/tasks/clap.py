@@ -41,7 +41,8 @@ from audiocl.config import config_to_dict
 from audiocl.tasks.base import AudioclTask
 from audiocl.tasks.clap_data import (CaptionedSet, CaptionPairCollate, CaptionPairDataset, cached_text_features,
                                      text_tower_id)
-from audiocl.tasks.runner import TrainerConfig, make_loader, run_training
+from audiocl.tasks.runner import make_loader, run_training
+from audiocl.tasks.trainer_config import TrainerConfig
 from audiocl.tasks.schedules import ScheduleConfig, build_scheduler
 
 log = logging.getLogger(__name__)
