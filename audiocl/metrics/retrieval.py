@@ -21,6 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from audiocl.utils.plotting import pyplot, save_figure
+
 
 def _ranks(sim: np.ndarray, relevant: Sequence[Sequence[int]]) -> list[np.ndarray]:
     """0-based ranks of each row's relevant columns in the row's descending order (stable on ties)."""
@@ -103,11 +105,7 @@ COMPA_CHANCE = {"text": 0.25, "audio": 0.25, "group": 1.0 / 6.0}
 
 def plot_similarity(sim: np.ndarray, path: str | Path, title: str = "", max_items: int = 64) -> Path:
     """Heat map of the first ``max_items`` rows and columns of an audio x caption similarity matrix."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     sim = np.asarray(sim)[:max_items, :max_items]
     fig, ax = plt.subplots(figsize=(6, 5))
     im = ax.imshow(sim, cmap="viridis", aspect="auto")
@@ -116,8 +114,4 @@ def plot_similarity(sim: np.ndarray, path: str | Path, title: str = "", max_item
     ax.set_title(title or "audio-text cosine similarity")
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
