@@ -82,8 +82,11 @@ class PretrainTask(AudioclTask):
     # ------------------------------------------------------------------ optim
     def configure_optimizers(self):
         o = self.cfg.optim
-        opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
-                                weight_decay=o.weight_decay)
+        params = list(self.model.parameters())
+        # torch's fused kernel (one pass over all tensors) where it exists; the loop otherwise
+        fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+        opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps,
+                                weight_decay=o.weight_decay, fused=fused)
         sched = build_scheduler(opt, self.cfg.schedule, self.cfg.trainer.max_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
 
