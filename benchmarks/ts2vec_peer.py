@@ -55,18 +55,20 @@ def run_peer(name: str, seed: int, threads: int) -> dict:
     model = TS2Vec(input_dims=xtr.shape[2], output_dims=320, hidden_dims=64, depth=10, device="cpu",
                    lr=1e-3, batch_size=8, max_train_length=3000)
     iters = default_iters(xtr)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.fit(xtr, n_iters=iters)
-    train_s = time.perf_counter() - t0
+    train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     etr = model.encode(xtr, encoding_window="full_series")
     ete = model.encode(xte, encoding_window="full_series")
     return {"dataset": name, "arm": "peer", "seed": seed, "iters": iters, "train_seconds": train_s,
+            "train_cpu_seconds": train_cpu,
             **evaluate_embeddings(etr, tr.y, ete, te.y, seed=seed)}
 
 
 def run_ours(name: str, seed: int, threads: int, exp: Path) -> dict:
     res = run_one(name, seed, False, exp, [f"num_threads={threads}"])
     return {"dataset": name, "arm": "ours", "seed": seed, "iters": res["iters"], "train_seconds": res["train_seconds"],
+            "train_cpu_seconds": res.get("train_cpu_seconds", float("nan")),
             "svm_acc": res["svm_acc"], "linear_acc": res["linear_acc"]}
 
 
@@ -88,7 +90,8 @@ def collect(out: Path) -> list[dict]:
 def summary_table(results: list[dict]) -> str:
     """Markdown: per dataset, each arm's SVM / linear accuracy (mean ± std, n) and the ratios."""
     lines = ["| dataset | SVM ours | SVM TS2Vec code | ours − code (SVM) | TS2Vec paper (B=8) | linear ours "
-             "| linear TS2Vec code | train s ours / code | time ratio ours / code |", "|---|---|---|---|---|---|---|---|---|"]
+             "| linear TS2Vec code | train s ours / code | time ratio ours / code | CPU time ratio ours / code |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
 
     def cell(rs: list[dict], key: str) -> str:
         return format_mean_std([r[key] for r in rs])
@@ -98,13 +101,16 @@ def summary_table(results: list[dict]) -> str:
               for a in ARMS}
         diff = mean_std([r["svm_acc"] for r in by["ours"]])[0] - mean_std([r["svm_acc"] for r in by["peer"]])[0]
         t = {a: mean_std([r["train_seconds"] for r in by[a]])[0] if by[a] else float("nan") for a in ARMS}
+        cpu = {a: mean_std([r.get("train_cpu_seconds", float("nan")) for r in by[a]])[0] if by[a] else float("nan")
+               for a in ARMS}
         both = bool(by["ours"] and by["peer"])
         diff_s = f"{diff:+.3f}" if both else "—"
         ratio_s = f"{t['ours'] / t['peer']:.2f}" if both else "—"
+        cpu_s = f"{cpu['ours'] / cpu['peer']:.2f}" if both and cpu["ours"] == cpu["ours"] and cpu["peer"] == cpu["peer"] else "—"
         paper = f"{TS2VEC_PUBLISHED[name]:.3f}" if TS2VEC_PUBLISHED.get(name) is not None else "—"
         lines.append(f"| {name} | {cell(by['ours'], 'svm_acc')} | {cell(by['peer'], 'svm_acc')} | {diff_s} | {paper} "
                      f"| {cell(by['ours'], 'linear_acc')} | {cell(by['peer'], 'linear_acc')} "
-                     f"| {t['ours']:.0f} / {t['peer']:.0f} | {ratio_s} |")
+                     f"| {t['ours']:.0f} / {t['peer']:.0f} | {ratio_s} | {cpu_s} |")
     return "\n".join(lines)
 
 

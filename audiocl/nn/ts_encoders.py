@@ -69,6 +69,28 @@ class _MaskedInput(nn.Module):
         return h, pad
 
 
+def dilated_conv(conv: nn.Conv1d, h: Tensor) -> Tensor:
+    """``conv(h)`` for a kernel-3 'same' dilated convolution, skipping the taps that only read padding.
+
+    With dilation ``d >= T`` both outer taps of every output step read the zero padding, so only the
+    centre tap contributes: the result is exactly ``conv1d(h, W[:, :, 1:2])``, at a third of the work
+    (and the outer taps get the zero gradient they would get anyway). In TS2Vec's encoder the last
+    block has dilation 1024 and the widest channels, so on series shorter than that this removes
+    most of the encoder's largest layer. With ``T / 2 <= d < T`` each outer tap reads real steps
+    for only ``T - d`` outputs; three pointwise products over just those steps are cheaper than
+    the padded convolution there (below ``T / 2`` the single convolution call is faster)."""
+    d, t = conv.dilation[0], h.shape[-1]
+    if conv.kernel_size[0] != 3 or conv.padding[0] != d or 2 * d < t:
+        return conv(h)
+    w = conv.weight
+    y = F.conv1d(h, w[:, :, 1:2], conv.bias)
+    if d >= t:
+        return y
+    before = F.pad(F.conv1d(h[:, :, : t - d], w[:, :, 0:1]), (d, 0))  # tap at step - d
+    after = F.pad(F.conv1d(h[:, :, d:], w[:, :, 2:3]), (0, d))  # tap at step + d
+    return y + before + after
+
+
 class _DilatedBlock(nn.Module):
     def __init__(self, cin: int, cout: int, dilation: int, final: bool):
         super().__init__()
@@ -78,8 +100,8 @@ class _DilatedBlock(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:  # (B, C, T)
         res = h if self.skip is None else self.skip(h)
-        h = self.conv1(F.gelu(h))
-        h = self.conv2(F.gelu(h))
+        h = dilated_conv(self.conv1, F.gelu(h))
+        h = dilated_conv(self.conv2, F.gelu(h))
         return h + res
 
 

@@ -59,6 +59,9 @@ class TSContrastiveConfig:
     weight_averaging: bool = False
     """Release the mean of the encoder's weights over the initial and every later iterate
     (``torch.optim.swa_utils.AveragedModel``, as TS2Vec's code does) instead of the last iterate."""
+    averaging_start: float = 0.0
+    """With ``weight_averaging``: the fraction of the iterations after which iterates enter the average
+    (0 = from the initial weights on, as TS2Vec's code; 0.5 = the second half of training only)."""
     dbpm: bool = False
     """Wrap the per-sample losses in Dynamic Bad Pair Mining (:mod:`audiocl.losses.dbpm`)."""
     dbpm_cfg: DBPMConfig = field(default_factory=DBPMConfig)

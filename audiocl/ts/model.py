@@ -71,6 +71,8 @@ class TSContrastiveModel(nn.Module):
         self.history: list[dict[str, float]] = []
         self.dbpm: DynamicBadPairMining | None = None
         self.train_seconds = 0.0
+        self.train_cpu_seconds = 0.0
+        """Process CPU time of the last ``fit`` (less sensitive than ``train_seconds`` to other load)."""
         self.pair_hook: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
         """Optional ``(batch (B, T, C), sample ids) -> source of view 2``; experiments use it to corrupt
         known positive pairs (:mod:`audiocl.ts.dbpm_experiment`)."""
@@ -158,11 +160,13 @@ class TSContrastiveModel(nn.Module):
         self.dbpm = DynamicBadPairMining(n, copy.deepcopy(cfg.dbpm_cfg)) if (cfg.dbpm and n >= 2) else None
         lengths_all = series_lengths(X, minimum=1)
         opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr)
-        averaged = AveragedModel(self.encoder, use_buffers=True) if cfg.weight_averaging else None
+        # iterates from this one on enter the weight average (0: the initial weights too, as TS2Vec's code)
+        average_from = int(cfg.averaging_start * n_iters) if cfg.weight_averaging else n_iters + 1
+        averaged = AveragedModel(self.encoder, use_buffers=True) if average_from == 0 else None
         if averaged is not None:
-            averaged.update_parameters(self.encoder)  # the initial weights count, as in TS2Vec's code
+            averaged.update_parameters(self.encoder)
         self.train()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         it, epoch = 0, 0
         while it < n_iters:
             order = rng.permutation(n)
@@ -187,6 +191,9 @@ class TSContrastiveModel(nn.Module):
                 opt.step()
                 if averaged is not None:
                     averaged.update_parameters(self.encoder)
+                elif it + 1 >= average_from:
+                    averaged = AveragedModel(self.encoder, use_buffers=True)
+                    averaged.update_parameters(self.encoder)
                 ep_loss += float(loss.detach())
                 ep_batches += 1
                 it += 1
@@ -204,6 +211,7 @@ class TSContrastiveModel(nn.Module):
         if averaged is not None:
             self.encoder.load_state_dict(averaged.module.state_dict())
         self.train_seconds = time.perf_counter() - t0
+        self.train_cpu_seconds = time.process_time() - c0
         self.eval()
         return self
 

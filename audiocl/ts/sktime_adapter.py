@@ -65,6 +65,12 @@ class ContrastiveTransformer(BaseTransformer):
     batch_size, lr : TS2Vec defaults 8 and 1e-3
     dbpm : wrap the objective in Dynamic Bad Pair Mining
     normalize : standardise with train statistics (TS2Vec's per-dataset normalisation)
+    weight_averaging : embed with the mean of the encoder's weights over the training iterates, as the
+        TS2Vec authors' code does (default). The last iterate of a short run (200 iterations of
+        batch 8) moves with every batch, so its embeddings, and a classifier on them, vary from seed
+        to seed; the mean does not (docs/experiments/ts-seed-stability.md)
+    averaging_start : with ``weight_averaging``, the fraction of iterations after which iterates
+        enter the mean (0 = from the initial weights on, as TS2Vec's code)
     random_state : seed (``None`` = 0, so fits are reproducible)
 
     Examples
@@ -94,12 +100,14 @@ class ContrastiveTransformer(BaseTransformer):
     }
 
     def __init__(self, method="ts2vec", encoder="dilated_cnn", repr_dim=320, hidden=64, depth=10, loss="infonce",
-                 iters=0, batch_size=8, lr=1e-3, dbpm=False, normalize=True, random_state=None):
+                 iters=0, batch_size=8, lr=1e-3, dbpm=False, normalize=True, weight_averaging=True, averaging_start=0.0,
+                 random_state=None):
         # sktime's contract: every constructor argument is stored unchanged under its own name
         self.method, self.loss, self.dbpm = method, loss, dbpm
         self.encoder, self.repr_dim, self.hidden, self.depth = encoder, repr_dim, hidden, depth
         self.iters, self.batch_size, self.lr = iters, batch_size, lr
         self.normalize, self.random_state = normalize, random_state
+        self.weight_averaging, self.averaging_start = weight_averaging, averaging_start
         super().__init__()
 
     # -- config ---------------------------------------------------------------------------------
@@ -114,7 +122,8 @@ class ContrastiveTransformer(BaseTransformer):
         return TSPretrainConfig(
             encoder=TSEncoderConfig(name=self.encoder, hidden=self.hidden, repr_dim=self.repr_dim, depth=self.depth),
             method=self.method, loss=self.loss, iters=int(self.iters), batch_size=self.batch_size, lr=self.lr,
-            dbpm=bool(self.dbpm), seed=seed,
+            dbpm=bool(self.dbpm), seed=seed, weight_averaging=bool(self.weight_averaging),
+            averaging_start=float(self.averaging_start),
         )
 
     # -- sktime hooks -----------------------------------------------------------------------------

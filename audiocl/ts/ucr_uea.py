@@ -74,7 +74,7 @@ def run_one(name: str, seed: int, dbpm: bool, exp: Path, overrides: list[str], *
     metrics = evaluate_embeddings(etr, tr.y, ete, te.y, seed=seed)
     result = {
         "dataset": name, "method": cfg.method, "dbpm": dbpm, "seed": seed, "iters": iters, "overrides": list(overrides),
-        "train_seconds": model.train_seconds, "encode_seconds": enc_s,
+        "train_seconds": model.train_seconds, "train_cpu_seconds": model.train_cpu_seconds, "encode_seconds": enc_s,
         "n_train": int(xtr.shape[0]), "n_test": int(xte.shape[0]), "length": int(xtr.shape[1]), "channels": int(xtr.shape[2]),
         "final_loss": model.history[-1]["loss"] if model.history else None,
         **metrics,

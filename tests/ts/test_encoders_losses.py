@@ -137,3 +137,39 @@ def test_masked_max_pool_steps_ignores_invalid_steps():
     assert zp.flatten().tolist() == [2.0, -1.0] and vp.flatten().tolist() == [True, True]
     zp, vp = masked_max_pool_steps(z, torch.tensor([[False, False, True, True, True, True, True]]), 2)
     assert zp.flatten().tolist() == [0.0, 2.0, 4.0] and vp.flatten().tolist() == [False, True, True]
+
+
+@pytest.mark.parametrize("similarity,unit,alpha,tau", [("dot", 0, 0.5, 1.0), ("cosine", 1, 0.5, 0.2), ("dot", 0, 0.0, 1.0),
+                                                     ("dot", 0, 1.0, 1.0)])
+def test_dense_infonce_path_equals_the_masked_path(similarity, unit, alpha, tau):
+    """All steps valid + InfoNCE takes the batched path; it must give the masked path's per-sample
+    losses and gradients (``with_logs`` forces the masked path)."""
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(5, 37, 6, requires_grad=True), torch.randn(5, 37, 6, requires_grad=True)
+    kw = dict(objective=get("infonce", temperature=tau), alpha=alpha, temporal_unit=unit, similarity=similarity)
+    dense = hierarchical_contrastive_loss(z1, z2, **kw)
+    masked = hierarchical_contrastive_loss(z1, z2, **kw, with_logs=True)
+    assert "instance_acc" in masked.logs or alpha == 0  # the masked path really ran
+    torch.testing.assert_close(dense.per_sample, masked.per_sample, rtol=1e-5, atol=1e-5)
+    assert dense.logs["levels"] == masked.logs["levels"] == 6  # lengths 37, 18, 9, 4, 2, 1
+    g_dense = torch.autograd.grad(dense.loss, (z1, z2))
+    g_masked = torch.autograd.grad(masked.loss, (z1, z2))
+    for a, b in zip(g_dense, g_masked):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_dilated_conv_past_both_ends_is_the_centre_tap():
+    """The encoder's shortcuts (dilation >= length: centre tap only; length / 2 <= dilation < length:
+    outer taps only where they read real steps) give the full convolution's output and gradients."""
+    from audiocl.nn.ts_encoders import dilated_conv
+
+    torch.manual_seed(0)
+    for d, t in ((16, 16), (16, 30), (16, 40)):  # centre tap only, outer taps on part, the plain convolution
+        conv = torch.nn.Conv1d(4, 5, 3, padding=d, dilation=d)
+        h = torch.randn(2, 4, t)
+        fast = dilated_conv(conv, h)
+        g_fast = torch.autograd.grad(fast.square().sum(), conv.weight)[0]
+        full = conv(h)
+        g_full = torch.autograd.grad(full.square().sum(), conv.weight)[0]
+        torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(g_fast, g_full, rtol=1e-4, atol=1e-4)

@@ -68,6 +68,17 @@ def test_ts2vec_releases_the_mean_of_all_iterates():
     assert not torch.allclose(averaged[name], snapshots[-1][name])  # not the last iterate
 
 
+def test_averaging_start_averages_only_the_later_iterates():
+    """``averaging_start=0.5`` of 4 iterations: the released encoder is the mean of iterates 2, 3 and 4."""
+    X, _ = _two_class()
+    last = dict(encoder=TINY, batch_size=8, seed=1)
+    snapshots = [TSContrastiveModel(TSContrastiveConfig(**last), 1).fit(X, iters=k).encoder.state_dict() for k in (2, 3, 4)]
+    cfg = TSContrastiveConfig(**last, weight_averaging=True, averaging_start=0.5)
+    averaged = TSContrastiveModel(cfg, 1).fit(X, iters=4).encoder.state_dict()
+    name = next(k for k, v in averaged.items() if v.is_floating_point() and v.numel() > 1)
+    torch.testing.assert_close(averaged[name], sum(sn[name] for sn in snapshots) / 3, rtol=1e-5, atol=1e-6)
+
+
 def test_channel_mismatch_and_iteration_rule():
     X, _ = _two_class(c=2)
     m = TSContrastiveModel(TSContrastiveConfig(encoder=TINY), 2)
@@ -92,6 +103,23 @@ def test_corruption_hook_and_dbpm_flags_corrupted_pairs():
     m.fit(X, iters=40)
     stat = m.dbpm.statistic().numpy()
     assert stat[corr.corrupted].mean() > stat[~corr.corrupted].mean()  # noise pairs are harder
+
+
+def test_contrastive_transformer_embeds_with_averaged_weights_by_default():
+    """The adapter's default is TS2Vec's weight averaging (seed stability); ``weight_averaging=False``
+    gives the last iterate."""
+    from audiocl.ts import ContrastiveTransformer
+    from audiocl.ts.data import Normalizer
+
+    X, _ = _two_class()
+    X3 = np.ascontiguousarray(np.transpose(X, (0, 2, 1)))  # sktime's (N, C, T)
+    kw = dict(repr_dim=16, hidden=8, depth=2, iters=3, random_state=1)
+    emb = ContrastiveTransformer(**kw).fit_transform(X3).to_numpy()
+    emb_last = ContrastiveTransformer(**kw, weight_averaging=False).fit_transform(X3).to_numpy()
+    xn = Normalizer().fit(X).transform(X)
+    ref = TSContrastiveModel(TSContrastiveConfig(encoder=TINY, seed=1, weight_averaging=True), 1).fit(xn, iters=3)
+    np.testing.assert_allclose(emb, ref.encode(xn), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(emb, emb_last)
 
 
 def test_contrastive_transformer_passes_check_estimator():
