@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 
 from audiocl.ts.config import TSPretrainConfig
 from audiocl.ts.data import load_ucr_uea
