@@ -6,9 +6,10 @@ hooks open a named range around each component (conv feature encoder, positional
 feed-forward, quantizer, loss, masks + negatives) and every backward op is charged to the component whose
 forward op created it (the autograd sequence number links the two), so a component's row is its forward
 plus its backward. What no component claims (layer norms, projections, residual adds, the autograd
-engine) is "other". Times are CPU time of the profiled ops (device time of the kernels on CUDA), summed over
-the profiled steps and divided by their number; the profiler's own overhead makes them larger than the
-un-profiled step of :mod:`pretrain_speed`, so read the shares and the HF/audiocl ratios, not the totals.
+engine) is "other". Times are the profiled ops' durations on the CPU thread (kernel time on CUDA), summed over
+the profiled steps (which alternate between the two models) and divided by their number; the profiler's own
+overhead makes them larger than the un-profiled step of :mod:`pretrain_speed`, and a loaded machine stretches
+them too, so read the shares and the HF/audiocl ratios, not the totals.
 
     python benchmarks/profile_pretrain.py --presets base tiny --threads 2 --batch-size 2 --seconds 4
     python benchmarks/profile_pretrain.py --device cuda --dtype bf16 --batch-size 8 --seconds 15
@@ -180,15 +181,26 @@ def _phase_label(name: str):
     return record_function(_PHASE + name)
 
 
-def profile_steps(step_fn, steps: int, warmup: int, cuda: bool) -> dict[str, float]:
-    for i in range(warmup):
-        step_fn(i, ps._no_label)
+def profile_step(step_fn, i: int, cuda: bool) -> dict[str, float]:
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=acts) as prof:
-        for i in range(warmup, warmup + steps):
-            step_fn(i, _phase_label)
-            ps.sync("cuda" if cuda else "cpu")
-    return {k: v / steps for k, v in breakdown(prof.events(), cuda).items()}
+        step_fn(i, _phase_label)
+        ps.sync("cuda" if cuda else "cpu")
+    return breakdown(prof.events(), cuda)
+
+
+def profile_alternating(steps_fns: dict, steps: int, warmup: int, cuda: bool) -> dict[str, dict[str, float]]:
+    """Mean breakdown per model; the models' steps alternate (one profiled step each in turn), so that
+    load on a shared machine hits both alike."""
+    for i in range(warmup):
+        for fn in steps_fns.values():
+            fn(i, ps._no_label)
+    sums: dict[str, dict[str, float]] = {k: defaultdict(float) for k in steps_fns}
+    for i in range(warmup, warmup + steps):
+        for name, fn in steps_fns.items():
+            for comp, v in profile_step(fn, i, cuda).items():
+                sums[name][comp] += v / steps
+    return {k: dict(v) for k, v in sums.items()}
 
 
 def run_preset(preset: str, args) -> tuple[dict, dict]:
@@ -210,10 +222,11 @@ def run_preset(preset: str, args) -> tuple[dict, dict]:
         for mod, attr in ((w2v_mod, "compute_span_mask"), (w2v_mod, "sample_in_groups")):
             stack.enter_context(_patched(mod, attr, "masks + negatives"))
         stack.enter_context(_patched(torch.nn.functional, "cross_entropy", "loss"))
-        ra = profile_steps(lambda i, lab: ps.audiocl_step(ours, opt_a, wav, lengths, i, device, args.dtype, lab),
-                           args.steps, args.warmup, cuda)
-        rh = profile_steps(lambda i, lab: ps.hf_step(hf, opt_h, wav, lengths, att, i, device, args.dtype, cfg, lab),
-                           args.steps, args.warmup, cuda)
+        r = profile_alternating(
+            {"audiocl": lambda i, lab: ps.audiocl_step(ours, opt_a, wav, lengths, i, device, args.dtype, lab),
+             "hf": lambda i, lab: ps.hf_step(hf, opt_h, wav, lengths, att, i, device, args.dtype, cfg, lab)},
+            args.steps, args.warmup, cuda)
+        ra, rh = r["audiocl"], r["hf"]
     for h in handles:
         h.remove()
     return ra, rh
