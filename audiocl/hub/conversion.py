@@ -30,7 +30,7 @@ from audiocl.errors import AudioclError, ConfigError
 from audiocl.hub.convert_fairseq import load_fairseq_checkpoint
 from audiocl.hub.convert_hf import config_from_hf, convert_hf_state_dict, fit_codevectors
 from audiocl.hub.convert_torchaudio import config_from_torchaudio, convert_torchaudio_state_dict
-from audiocl.hub.formats import detect_format, load_weights_only
+from audiocl.hub.formats import detect_format, is_zip, load_weights_only
 from audiocl.hub.release import export_checkpoint, save_release
 from audiocl.utils.io import atomic_write_text
 
@@ -117,7 +117,7 @@ def _vocab_beside(src: Path, extras: Mapping[str, Path]) -> dict[str, Path]:
 def extract_archive(archive: Path, dest: Path) -> Path:
     """Unpack a tar/zip release or HF folder safely (no absolute paths, no ``..``, no links); returns its root."""
     dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
+    if is_zip(archive):
         with zipfile.ZipFile(archive) as zf:
             for name in zf.namelist():
                 if name.startswith("/") or ".." in Path(name).parts:

@@ -25,6 +25,16 @@ FORMATS = ("release", "checkpoint", "hf", "fairseq", "torchaudio", "archive")
 TORCHAUDIO_MARKERS = ("encoder.transformer.", "encoder.feature_projection.")
 
 
+def is_zip(path: Path) -> bool:
+    """A zip archive by its leading magic. ``zipfile.is_zipfile`` searches the tail for an end-of-directory
+    record, which a compressed tar stream can contain by chance."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 def is_torch_zip(path: Path) -> bool:
     """``torch.save`` files are zip archives holding a ``data.pkl``; plain zips of folders are not."""
     try:
@@ -37,7 +47,7 @@ def is_torch_zip(path: Path) -> bool:
 def is_archive(path: Path) -> bool:
     if not path.is_file():
         return False
-    if zipfile.is_zipfile(path):
+    if is_zip(path):
         return not is_torch_zip(path)
     try:
         return tarfile.is_tarfile(path)
