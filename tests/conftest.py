@@ -2,11 +2,19 @@
 
 ``write_tone`` writes one speech-like wav; ``build_data_dir`` writes a whole Kaldi data dir of them
 (the one data-dir builder of the test suite; session-scoped, so session fixtures can use it too).
+``http_server_class`` is the one local HTTP server of the download tests (hub and recipes), ``small_fs`` a
+tiny tmpfs for full-disk tests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -141,3 +149,153 @@ def small_fs(tmp_path):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+class Request(tuple):
+    """One request: ``(path, Range header)`` as a tuple, with ``.method``, ``.path`` and ``.range``."""
+
+    def __new__(cls, method: str, path: str, range_header: str | None):
+        obj = super().__new__(cls, (path, range_header))
+        obj.method = method
+        return obj
+
+    @property
+    def path(self) -> str:
+        return self[0]
+
+    @property
+    def range(self) -> str | None:
+        return self[1]
+
+
+@dataclass
+class HttpFileServer:
+    """Serves ``files`` (URL path -> bytes) with Range support, and HF repos under ``/<org>/<name>/resolve/``.
+
+    Failure knobs: ``drop_after[path] = n`` sends n bytes of the promised body once, then hangs up;
+    ``fail_once[path] = status`` answers that HTTP status once;
+    ``honour_range = False`` answers 200 with the whole file to Range requests; ``chunk_delay``
+    slows a transfer down (seconds per 4 KiB) so two clients overlap.
+    """
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    hf_repos: dict[str, dict] = field(default_factory=dict)  # repo_id -> {"commit": sha, "files": {name: bytes}}
+    drop_after: dict[str, int] = field(default_factory=dict)
+    fail_once: dict[str, int] = field(default_factory=dict)  # URL path -> HTTP status answered once
+    honour_range: bool = True
+    chunk_delay: float = 0.0
+    requests: list[Request] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def gets(self, suffix: str = "") -> list[Request]:
+        return [r for r in self.requests if r.method == "GET" and r.path.endswith(suffix)]
+
+    def _hf_file(self, path: str):
+        m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+        if not m or m.group(1) not in self.hf_repos:
+            return None
+        repo = self.hf_repos[m.group(1)]
+        if m.group(2) not in (repo["commit"], "main"):
+            return ("norev", repo["commit"])
+        data = repo["files"].get(m.group(3))
+        if data is None:
+            return ("nofile", repo["commit"])
+        lfs = m.group(3).endswith((".safetensors", ".bin"))
+        etag = hashlib.sha256(data).hexdigest() if lfs else \
+            hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()  # noqa: S324 - git blob id
+        return (data, repo["commit"], repo.get("etag_override", {}).get(m.group(3), etag))
+
+    def start(self) -> "HttpFileServer":
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, head: bool):
+                state.requests.append(Request(self.command, self.path, self.headers.get("Range")))
+                hf = state._hf_file(self.path.split("?")[0])
+                headers: dict[str, str] = {}
+                if isinstance(hf, tuple) and isinstance(hf[0], bytes):
+                    data = hf[0]
+                    headers = {"X-Repo-Commit": hf[1], "ETag": f'"{hf[2]}"'}
+                elif isinstance(hf, tuple):
+                    self.send_response(404)
+                    self.send_header("X-Repo-Commit", hf[1])
+                    self.send_header("X-Error-Code", "EntryNotFound" if hf[0] == "nofile" else "RevisionNotFound")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                else:
+                    data = state.files.get(self.path)
+                status = state.fail_once.pop(self.path, None)
+                if status is not None:
+                    data = None
+                if data is None:
+                    self.send_response(status or 404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                start = 0
+                rng = self.headers.get("Range")
+                if rng and state.honour_range:
+                    start = int(re.match(r"bytes=(\d+)-", rng).group(1))
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if head:
+                    return
+                cut = state.drop_after.pop(self.path, None)
+                if cut is not None:
+                    body = body[:cut]
+                for i in range(0, len(body), 4096):
+                    self.wfile.write(body[i:i + 4096])
+                    if state.chunk_delay:
+                        time.sleep(state.chunk_delay)
+                self.wfile.flush()
+                if cut is not None:
+                    self.close_connection = True
+
+            def do_GET(self):
+                self._answer(head=False)
+
+            def do_HEAD(self):
+                self._answer(head=True)
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):  # clients hanging up on purpose are not news
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def http_server_class():
+    """The test HTTP server class (files with Range support, HF hub routes, failure knobs) on 127.0.0.1."""
+    return HttpFileServer

@@ -9,11 +9,7 @@ from pathlib import Path
 
 import hashlib
 import io
-import re
 import tarfile
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -58,78 +54,10 @@ def rt() -> RecipeTools:
 # ------------------------------------------------------------------ a local HTTP server for downloads
 
 
-@dataclass
-class FileServer:
-    files: dict[str, bytes] = field(default_factory=dict)   # URL path -> content
-    drop_after: dict[str, int] = field(default_factory=dict)  # URL path -> bytes sent before cutting (once)
-    honour_range: bool = True
-    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
-    server: ThreadingHTTPServer | None = None
-    thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FileServer":
-        state = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_GET(self):
-                state.requests.append((self.path, self.headers.get("Range")))
-                data = state.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                rng = self.headers.get("Range")
-                if rng and state.honour_range:
-                    m = re.match(r"bytes=(\d+)-$", rng)
-                    start = int(m.group(1))
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(data)}")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                cut = state.drop_after.pop(self.path, None)
-                if cut is not None:  # promise the whole body, send part of it, hang up
-                    self.wfile.write(body[:cut])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.thread.join()
-
-
 @pytest.fixture
-def file_server():
+def file_server(http_server_class):
     """A threaded HTTP server on 127.0.0.1 (random port), stopped when the test ends."""
-    server = FileServer().start()
+    server = http_server_class().start()
     yield server
     server.stop()
 
