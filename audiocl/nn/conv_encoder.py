@@ -11,6 +11,12 @@ Two normalisation modes, as in fairseq/HF:
 - ``"layer"``: a LayerNorm over channels after every convolution (used by the LARGE "stable layer
   norm" models).
 - ``"none"``: no normalisation.
+
+The stack runs time-major: each layer is :func:`~audiocl.nn.strided_conv.strided_conv1d_tm` (GEMMs on
+views of a ``(B, T, C)`` tensor, no im2col copy), so the per-channel GroupNorm, the LayerNorm and the
+activation work on contiguous ``(T, C)`` rows and the output needs no transpose for the frame-wise
+layers that follow. Parameters stay ``nn.Conv1d`` / ``nn.GroupNorm`` / ``nn.LayerNorm`` modules, so
+state dicts match the peers' layout.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from audiocl.nn.strided_conv import strided_conv1d_tm
 
 ConvLayerSpec = Sequence[int]  # (channels, kernel, stride) or (channels, kernel, stride, padding)
 
@@ -61,17 +69,20 @@ def total_stride(layers: Sequence[ConvLayerSpec]) -> int:
     return stride
 
 
-class _ChannelLayerNorm(nn.LayerNorm):
-    """LayerNorm over the channel axis of a ``(B, C, T)`` tensor."""
-
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        return F.layer_norm(x.transpose(1, 2), self.normalized_shape, self.weight, self.bias, self.eps).transpose(1, 2)
+def _channel_norm_tm(norm: nn.GroupNorm, x: Tensor) -> Tensor:
+    """GroupNorm with one group per channel on a time-major ``(B, T, C)`` tensor: each channel of each
+    utterance normalised over time, which is batch norm (training statistics) over the ``(T, C)`` rows
+    of one utterance. Statistics in fp32 (fairseq's Fp32GroupNorm): long bf16 utterances lose precision."""
+    xf = x.float()
+    out = [F.batch_norm(xf[i], None, None, norm.weight, norm.bias, True, 0.0, norm.eps) for i in range(x.shape[0])]
+    return torch.stack(out).to(x.dtype)
 
 
 class ConvFeatureEncoder(nn.Module):
     """``(B, T) -> (B, C, T')``: conv -> [norm] -> activation, per layer.
 
-    Output stays channels-first (what the convolutions produce) so callers transpose once.
+    The result is the transpose of a contiguous time-major ``(B, T', C)`` tensor, so
+    ``out.transpose(1, 2)`` (what frame-wise callers want) is free.
     """
 
     def __init__(
@@ -96,7 +107,7 @@ class ConvFeatureEncoder(nn.Module):
             nn.init.kaiming_normal_(conv.weight)
             convs.append(conv)
             if mode == "layer":
-                norms.append(_ChannelLayerNorm(dim))
+                norms.append(nn.LayerNorm(dim))
             elif mode == "group" and i == 0:
                 norms.append(nn.GroupNorm(dim, dim, affine=True))
             else:
@@ -114,15 +125,14 @@ class ConvFeatureEncoder(nn.Module):
         return receptive_field(self.layers_spec)
 
     def forward(self, wav: Tensor) -> Tensor:
-        x = wav.unsqueeze(1)
-        for conv, norm in zip(self.convs, self.norms):
-            x = conv(x)
+        x = wav.unsqueeze(-1)
+        for conv, norm, (_, _, s, p) in zip(self.convs, self.norms, self.layers_spec):
+            x = strided_conv1d_tm(x, conv.weight, conv.bias, s, p)
             if self.dropout > 0:
                 x = F.dropout(x, self.dropout, self.training)
             if norm.__class__ is nn.GroupNorm:
-                # fp32 statistics (fairseq's Fp32GroupNorm): long utterances under bf16 lose precision.
-                x = norm(x.float()).to(x.dtype)
+                x = _channel_norm_tm(norm, x)
             else:
                 x = norm(x)
             x = self.act(x)
-        return x
+        return x.transpose(1, 2)

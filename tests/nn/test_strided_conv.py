@@ -1,0 +1,50 @@
+"""The time-major GEMM convolution equals ``F.conv1d`` in value and in every gradient."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audiocl.nn.strided_conv import strided_conv1d_tm
+
+
+@pytest.mark.parametrize("c_in,c_out,k,s,p,bias", [
+    (1, 6, 10, 5, 0, False),   # wav2vec 2.0 first layer: one channel, two K=5 views
+    (5, 7, 3, 2, 0, False),    # pair view + strided view
+    (5, 7, 2, 2, 0, True),     # one pair view
+    (4, 3, 4, 3, 1, True),     # padding, a short second view
+    (4, 3, 2, 3, 0, False),    # kernel shorter than stride (gaps between windows)
+    (3, 2, 3, 1, 0, True),     # stride 1: one view per tap
+])
+def test_matches_conv1d(c_in, c_out, k, s, p, bias):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 41, c_in, generator=g, dtype=torch.float64)
+    w = torch.randn(c_out, c_in, k, generator=g, dtype=torch.float64)
+    b = torch.randn(c_out, generator=g, dtype=torch.float64) if bias else None
+    ins = [t.clone().requires_grad_() for t in (x, w) + ((b,) if bias else ())]
+    ref_ins = [t.clone().requires_grad_() for t in (x, w) + ((b,) if bias else ())]
+    y = strided_conv1d_tm(ins[0], ins[1], ins[2] if bias else None, s, p)
+    y_ref = F.conv1d(ref_ins[0].transpose(1, 2), ref_ins[1], ref_ins[2] if bias else None, stride=s,
+                     padding=p).transpose(1, 2)
+    assert y.shape == y_ref.shape
+    torch.testing.assert_close(y, y_ref)
+    up = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    (y * up).sum().backward()
+    (y_ref * up).sum().backward()
+    for a, r in zip(ins, ref_ins):
+        torch.testing.assert_close(a.grad, r.grad)
+
+
+def test_frozen_input_gets_no_gradient_and_autocast_runs_in_low_precision():
+    x = torch.randn(2, 50, 1)
+    w = torch.randn(4, 1, 10, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = strided_conv1d_tm(x, w, None, 5)
+    assert y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert w.grad is not None and w.grad.dtype == torch.float32
+    ref = F.conv1d(x.transpose(1, 2), w.detach(), stride=5).transpose(1, 2)
+    torch.testing.assert_close(y.float(), ref, atol=0.1, rtol=0.05)
+
+
+def test_input_shorter_than_kernel_gives_no_frames():
+    assert strided_conv1d_tm(torch.randn(2, 3, 4), torch.randn(5, 4, 4), None, 2).shape == (2, 0, 5)
