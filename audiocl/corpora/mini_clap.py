@@ -54,8 +54,9 @@ from typing import Iterable
 import soundfile as sf
 
 from audiocl.corpora import scene_audio
-from audiocl.corpora.scene_captions import JOINERS, PHRASES, captions_of, hard_negatives
-from audiocl.corpora.scene_plan import ZERO_SHOT_SETS, Scene, held_out_pairs, plan_split, zero_shot_classes, zero_shot_label
+from audiocl.corpora.scene_captions import (JOINERS, PHRASES, captions_of, hard_negatives, zero_shot_classes,
+                                            zero_shot_label)
+from audiocl.corpora.scene_plan import ZERO_SHOT_SETS, Scene, held_out_pairs, plan_split
 from audiocl.data.datadir import DataDir
 from audiocl.data.kaldi_files import c_sorted
 from audiocl.utils.io import atomic_path, atomic_write_text

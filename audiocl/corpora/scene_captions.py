@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiocl.corpora.scene_plan import ATTRIBUTES, Scene, changed_scene
+from audiocl.corpora.scene_plan import ATTRIBUTES, ZERO_SHOT_SETS, Scene, changed_scene
 
 # slot -> (attribute, {value: paraphrases}); paraphrase lists of one slot never share a phrase across values
 VOCAB: dict[str, tuple[str, dict]] = {
@@ -210,3 +210,28 @@ def hard_negatives(scene: Scene, style: CaptionStyle) -> list[dict]:
         if caption != positive and all(caption != o["caption"] for o in out):
             out.append({"utt": scene.utt, "kind": kind, "caption": caption})
     return out
+
+
+# ------------------------------------------------------------------------------------------ zero-shot classes
+# label set -> the vocabulary slot whose first paraphrase names its classes: a zero-shot prompt then uses the
+# words the captions use ("This is a sound of saxophone.", "... of white noise."), never the corpus's internal
+# value ("reed", "white"), which no caption contains
+CLASS_NAME_SLOTS = {"family": "family", "percussion": "drum", "noise": "colour", "count": "count_adv"}
+
+
+def class_name(label_set: str, value) -> str:
+    """The name of ``value`` (an event attribute) as a class of ``label_set``."""
+    return VOCAB[CLASS_NAME_SLOTS[label_set]][1][value][0]
+
+
+def zero_shot_classes() -> dict[str, list[str]]:
+    """Every label set's class names, in the order of the corpus's attribute values."""
+    return {name: [class_name(name, v) for v in ATTRIBUTES[kinds[0]][attr]]
+            for name, (kinds, attr) in ZERO_SHOT_SETS.items()}
+
+
+def zero_shot_label(scene: Scene, label_set: str) -> str | None:
+    """The class of ``scene`` in ``label_set`` when exactly one event carries that label, else None."""
+    kinds, attr = ZERO_SHOT_SETS[label_set]
+    values = [class_name(label_set, e.get(attr)) for e in scene.events if e.kind in kinds]
+    return values[0] if len(values) == 1 else None

@@ -245,19 +245,6 @@ def plan_split(split: str, num: int, seed: int) -> list[Scene]:
     return scenes
 
 
-def zero_shot_label(scene: Scene, label_set: str) -> str | None:
-    """The class of ``scene`` in ``label_set`` when exactly one event carries that label, else None."""
-    kinds, attr = ZERO_SHOT_SETS[label_set]
-    values = [_class_name(attr, e.get(attr)) for e in scene.events if e.kind in kinds]
-    return values[0] if len(values) == 1 else None
-
-
-def _class_name(attr: str, value: Any) -> str:
-    return COUNT_WORDS[value] if attr == "count" else str(value)
-
-
-# Count classes are the words the captions use for them, so a zero-shot prompt reads like a caption.
-COUNT_WORDS = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
 # label set -> (event kinds that carry it, attribute)
 ZERO_SHOT_SETS: dict[str, tuple[tuple[str, ...], str]] = {
     "family": (("instrument",), "family"),
@@ -265,10 +252,3 @@ ZERO_SHOT_SETS: dict[str, tuple[tuple[str, ...], str]] = {
     "noise": (("noise",), "colour"),
     "count": (COUNTED_KINDS, "count"),
 }
-
-
-def zero_shot_classes() -> dict[str, list[str]]:
-    out = {}
-    for name, (kinds, attr) in ZERO_SHOT_SETS.items():
-        out[name] = [_class_name(attr, v) for v in ATTRIBUTES[kinds[0]][attr]]
-    return out

@@ -80,13 +80,30 @@ def test_zero_shot_label_only_when_unambiguous():
     snare = scene_plan._make_event("percussion:snare", np.random.default_rng(2)).with_attr("count", 3)
     one = scene_plan.Scene("u", "train", (piano, snare), (0, 1), "sequence", (0.5,) * 4, 1)
     two = scene_plan.Scene("v", "train", (piano, organ), (0, 1), "overlap", (0.5,) * 4, 1)
-    assert scene_plan.zero_shot_label(one, "family") == "piano"
-    assert scene_plan.zero_shot_label(one, "percussion") == "snare"
-    assert scene_plan.zero_shot_label(one, "count") == "three times"
-    assert scene_plan.zero_shot_label(one, "noise") is None
-    assert scene_plan.zero_shot_label(two, "family") is None
-    classes = scene_plan.zero_shot_classes()
+    assert scene_captions.zero_shot_label(one, "family") == "piano"
+    assert scene_captions.zero_shot_label(one, "percussion") == "snare drum"
+    assert scene_captions.zero_shot_label(one, "count") == "three times"
+    assert scene_captions.zero_shot_label(one, "noise") is None
+    assert scene_captions.zero_shot_label(two, "family") is None
+    classes = scene_captions.zero_shot_classes()
     assert classes["family"][0] == "piano" and len(classes["family"]) == 9 and len(classes["percussion"]) == 8
+
+
+def test_zero_shot_class_names_are_caption_words():
+    """A class is named as the captions name it ("saxophone", "white noise"), never by an internal value
+    ("reed", "white") that no caption contains."""
+    classes = scene_captions.zero_shot_classes()
+    assert "saxophone" in classes["family"] and "reed" not in classes["family"]
+    assert classes["noise"] == ["white noise", "pink noise", "brown noise"]
+    assert classes["count"] == ["once", "twice", "three times", "four times"]
+    for label_set, names in classes.items():
+        kinds, attr = scene_plan.ZERO_SHOT_SETS[label_set]
+        kind = kinds[0]
+        for value, name in zip(scene_plan.ATTRIBUTES[kind][attr], names):
+            identity = scene_plan.ATTRIBUTES[kind][scene_plan.IDENTITY[kind]][0]
+            event = scene_plan._make_event(f"{kind}:{identity}", np.random.default_rng(0)).with_attr(attr, value)
+            scene = scene_plan.Scene("u", "train", (event,), (0,), "sequence", (0.5,) * 4, 1)
+            assert any(name in c for c in scene_captions.captions_of(scene, 20)[0]), (label_set, name)
 
 
 # ------------------------------------------------------------------------------------------ captions
@@ -270,7 +287,7 @@ def test_corpus_data_dirs_follow_the_contract(corpus):
                 kinds, attr = scene_plan.ZERO_SHOT_SETS[label_set]
                 facts = [e[attr] for e in labels[utt]["events"] if e["kind"] in kinds]
                 assert len(facts) == 1
-                assert value == (scene_plan.COUNT_WORDS[facts[0]] if attr == "count" else facts[0])
+                assert value == scene_captions.class_name(label_set, facts[0])
         negatives = [json.loads(x) for x in (d / "hard_negatives.jsonl").read_text().splitlines()]
         assert negatives and {n["kind"] for n in negatives} <= {"order", "count", "attribute"}
         assert all(n["utt"] in captions and n["caption"] not in captions[n["utt"]] for n in negatives)
