@@ -6,6 +6,11 @@ convolutions with batch norm and ReLU followed by 2x2 average pooling, then the 
 and the sum of the masked mean and masked max over time. It is far smaller than CNN14 so that the
 mini_clap recipe trains on two CPU cores.
 
+Mean and max over time forget *when* something sounded, so "a piano, then a snare" and "a snare, then a
+piano" get one embedding and no caption can tell them apart. With ``time_segments = S > 1`` the output
+also holds the masked mean of each of S equal parts of the clip's own (unpadded) length, in order, which
+lets the projection tell an event at the start from one at the end (what CompA's order pairs test).
+
 Input is a log-mel batch ``(B, T, n_mels)`` with a padding mask ``True = padded``; output is one
 vector per clip ``(B, channels[-1])``. Padded frames never enter the pooling, and every block is
 per-clip in eval mode, so a clip's output does not depend on its batch as long as its input frames
@@ -17,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -27,6 +33,9 @@ class AudioCNNConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     dropout: float = 0.1
     """Dropout after each block (training only)."""
+    time_segments: int = 1
+    """1: mean + max over time (PANNs); S > 1: also the mean of each of S consecutive equal parts of the
+    clip, concatenated in time order (output width ``channels[-1] * (1 + S)``)."""
 
 
 class ConvBlock(nn.Module):
@@ -55,10 +64,14 @@ class AudioCNN(nn.Module):
             from audiocl.errors import ConfigError
 
             raise ConfigError("AudioCNNConfig.channels must list at least one block width")
+        if cfg.time_segments < 1:
+            from audiocl.errors import ConfigError
+
+            raise ConfigError(f"AudioCNNConfig.time_segments must be >= 1, got {cfg.time_segments}")
         self.bn0 = nn.BatchNorm1d(n_mels)
         widths = [1, *cfg.channels]
         self.blocks = nn.ModuleList(ConvBlock(a, b, cfg.dropout) for a, b in zip(widths[:-1], widths[1:]))
-        self.out_dim = cfg.channels[-1]
+        self.out_dim = cfg.channels[-1] * (1 + (cfg.time_segments if cfg.time_segments > 1 else 0))
 
     def forward(self, feats: Tensor, padding: Tensor | None = None) -> Tensor:
         b, t, _ = feats.shape
@@ -74,7 +87,30 @@ class AudioCNN(nn.Module):
             frame_keep = torch.arange(x.shape[2], device=x.device)[None, :] < lengths[:, None]
             x = x * frame_keep[:, None, :, None].to(x.dtype)
         x = x.mean(dim=3)  # (B, C, T')
-        frame_keep = (torch.arange(x.shape[2], device=x.device)[None, :] < lengths.clamp(min=1)[:, None])[:, None, :]
+        lengths = lengths.clamp(min=1)
+        frame_keep = (torch.arange(x.shape[2], device=x.device)[None, :] < lengths[:, None])[:, None, :]
         mean = (x * frame_keep).sum(2) / frame_keep.sum(2).clamp(min=1)
         peak = x.masked_fill(~frame_keep, torch.finfo(x.dtype).min).amax(2)
-        return mean + peak
+        if self.cfg.time_segments == 1:
+            return mean + peak
+        return torch.cat([mean + peak, segment_means(x, lengths, self.cfg.time_segments)], dim=1)
+
+
+def segment_means(x: Tensor, lengths: Tensor, segments: int) -> Tensor:
+    """``(B, C, T)`` frames, valid lengths ``(B,)`` -> ``(B, C * segments)``: the mean of each of
+    ``segments`` consecutive parts of a clip's first ``length`` frames, in time order. Frame ``t`` belongs
+    to part ``floor(t * segments / length)``; a part with no frame (a clip shorter than ``segments``
+    frames) takes the frame it would cover, so every part is defined."""
+    b, c, t = x.shape
+    pos = torch.arange(t, device=x.device)[None, :]
+    part = torch.div(pos * segments, lengths[:, None], rounding_mode="floor")  # (B, T)
+    valid = pos < lengths[:, None]
+    onehot = F.one_hot(part.clamp(max=segments - 1), segments).to(x.dtype) * valid[..., None].to(x.dtype)
+    count = onehot.sum(1)  # (B, S)
+    sums = torch.bmm(x, onehot)  # (B, C, S)
+    # an empty part (length < segments) takes its nearest frame: index floor(s * length / segments)
+    nearest = torch.div(torch.arange(segments, device=x.device)[None, :] * lengths[:, None], segments,
+                        rounding_mode="floor").clamp(max=t - 1)
+    fallback = torch.gather(x, 2, nearest[:, None, :].expand(b, c, segments))
+    means = torch.where(count[:, None, :] > 0, sums / count.clamp(min=1)[:, None, :], fallback)
+    return means.transpose(1, 2).reshape(b, segments * c)
