@@ -75,9 +75,17 @@ def class_text_embeddings(model: CLAPModel, classes: Sequence[str], templates: S
 
 
 def zeroshot_label_sets(data_dir: Path) -> dict[str, list[str]]:
+    """``{set: class names}`` from ``zeroshot_labels.json`` in ``data_dir`` or its parent; a file that is
+    not an object of lists of names is a :class:`DataDirError` naming it (never a bare JSON traceback)."""
     for candidate in (data_dir / "zeroshot_labels.json", data_dir.parent / "zeroshot_labels.json"):
         if candidate.is_file():
-            sets = json.loads(candidate.read_text())
+            try:
+                sets = json.loads(candidate.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise DataDirError(f"{candidate}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+            if not isinstance(sets, dict) or not all(isinstance(v, list) and v for v in sets.values()):
+                raise DataDirError(f"{candidate}: expected an object mapping each label set to a non-empty list "
+                                   'of class names, e.g. {"category": ["dog", "rain"]}')
             return {str(k): [str(c) for c in v] for k, v in sets.items()}
     return {}
 
