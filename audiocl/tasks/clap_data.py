@@ -73,6 +73,9 @@ class CaptionedSet:
         captions = {u: [dd.text[u]] for u in utts}
         if (path / "captions.jsonl").is_file():
             for row in read_jsonl(path / "captions.jsonl"):
+                if not isinstance(row.get("captions", []), list):  # a bare string would split into letters
+                    raise DataDirError(f"{path / 'captions.jsonl'}: utterance {row['utt']}: 'captions' must be "
+                                       "a list of strings")
                 extra = [str(c) for c in row.get("captions", []) if str(c).strip()]
                 if row["utt"] in captions and extra:
                     captions[row["utt"]] = list(dict.fromkeys(extra))

@@ -196,6 +196,11 @@ def test_malformed_caption_file_is_an_error_naming_it(tmp_path, caption_layouts,
     captions.write_text(lines[0] + "\n" + lines[1][:-5] + "\n")  # the second row cut short
     err = _evaluate_fails(release, tmp_path / "data" / "development", tmp_path, capsys)
     assert f"{captions}:2: not valid JSON" in err
+    # a row whose captions are one string, not a list of them
+    row = json.loads(lines[1])
+    captions.write_text(lines[0] + "\n" + json.dumps({"utt": row["utt"], "captions": row["captions"][0]}) + "\n")
+    err = _evaluate_fails(release, tmp_path / "data" / "development", tmp_path, capsys)
+    assert f"{captions}: utterance {row['utt']}: 'captions' must be a list of strings" in err
 
     # a published caption CSV without its caption column is named at preparation
     ac = caption_layouts.audiocaps(tmp_path / "ac")
