@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -76,7 +77,9 @@ def run_cached(out: Path, name: str, arm: str, seed: int, threads: int) -> dict:
     path = out / name / arm / f"seed{seed}.json"
     if path.is_file():
         return json.loads(path.read_text())
+    load_before = os.getloadavg()[0]
     res = run_ours(name, seed, threads, out / "recipe") if arm == "ours" else run_peer(name, seed, threads)
+    res["load_average"] = [load_before, os.getloadavg()[0]]  # 1-minute load before and after the run
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(res, indent=1))
     return res
@@ -114,6 +117,25 @@ def summary_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def per_seed_table(results: list[dict]) -> str:
+    """Markdown: one row per dataset and seed run by both arms: SVM accuracy, train CPU and wall seconds,
+    their ratios ours / code, and the 1-minute load average around the two runs."""
+    lines = ["| dataset | seed | SVM ours | SVM TS2Vec code | train CPU s ours / code | CPU ratio | "
+             "train wall s ours / code | wall ratio | load average |", "|---|---|---|---|---|---|---|---|---|"]
+    runs = {(r["dataset"], r["seed"], r["arm"]): r for r in results}
+    for name, seed in sorted({(r["dataset"], r["seed"]) for r in results}):
+        o, c = runs.get((name, seed, "ours")), runs.get((name, seed, "peer"))
+        if o is None or c is None:
+            continue
+        loads = [v for r in (o, c) for v in r.get("load_average", [])]
+        load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "—"
+        co, cc = o.get("train_cpu_seconds", float("nan")), c.get("train_cpu_seconds", float("nan"))
+        lines.append(f"| {name} | {seed} | {o['svm_acc']:.3f} | {c['svm_acc']:.3f} | {co:.1f} / {cc:.1f} | "
+                     f"{co / cc:.2f} | {o['train_seconds']:.1f} / {c['train_seconds']:.1f} | "
+                     f"{o['train_seconds'] / c['train_seconds']:.2f} | {load} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", nargs="+", default=[])
@@ -135,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_cached(args.out, name, arm, seed, args.threads)
                     print(json.dumps(r), flush=True)
                     results.append(r)
-    table = summary_table(results)
+    table = summary_table(results) + "\n\n" + per_seed_table(results)
     print(table)
     if args.markdown:
         cmd = "python benchmarks/ts2vec_peer.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -112,16 +112,45 @@ def masked_max_pool_steps(z: Tensor, valid: Tensor, kernel: int = 2) -> tuple[Te
     return torch.nan_to_num(zz, neginf=0.0).masked_fill(~vv.unsqueeze(-1), 0.0), vv
 
 
-def _two_view_infonce_rows(z: Tensor, half: int, temperature) -> Tensor:
+class _TwoViewInfoNCERows(torch.autograd.Function):
     """InfoNCE per anchor for rows of ``z`` ``(G, 2H, D)`` where every step is valid: anchor ``k``'s
     positive is ``(k + H) mod 2H``, itself excluded. ``(G, 2H)``; the dense form of
-    :func:`_pair_inputs` + ``InfoNCE.per_anchor`` without the ``(G * 2H, 2H)`` masks."""
-    n = z.shape[1]
+    :func:`_pair_inputs` + ``InfoNCE.per_anchor`` without the ``(G * 2H, 2H)`` masks.
+
+    Forward and backward by hand, so the ``(G, 2H, 2H)`` logits are made once and turned into the
+    softmax in place: the gradient of ``logsumexp - positive`` is ``softmax - onehot(positive)``,
+    and that of the Gram matrix ``z z^T`` is ``(g + g^T) z``, one product instead of autograd's two."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, half: int, temperature: float) -> Tensor:
+        logits = z @ z.transpose(1, 2)
+        logits.div_(temperature)
+        logits.diagonal(0, 1, 2).fill_(float("-inf"))
+        pos = torch.cat([logits.diagonal(half, 1, 2), logits.diagonal(-half, 1, 2)], dim=1)
+        lse = torch.logsumexp(logits, dim=-1)
+        soft = logits.sub_(lse.unsqueeze(-1)).exp_()  # the softmax, in the logits' memory
+        ctx.save_for_backward(z, soft)
+        ctx.half, ctx.temperature = half, temperature
+        return lse - pos
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        z, soft = ctx.saved_tensors
+        half = ctx.half
+        grad = soft * (g / ctx.temperature).unsqueeze(-1)
+        grad.diagonal(half, 1, 2).sub_(g[:, :half] / ctx.temperature)
+        grad.diagonal(-half, 1, 2).sub_(g[:, half:] / ctx.temperature)
+        return (grad + grad.transpose(1, 2)) @ z, None, None
+
+
+def _two_view_infonce_rows(z: Tensor, half: int, temperature: float | Tensor) -> Tensor:
+    """See :class:`_TwoViewInfoNCERows`; a learnable (tensor) temperature goes through autograd."""
+    if not isinstance(temperature, Tensor):
+        return _TwoViewInfoNCERows.apply(z, half, float(temperature))
     logits = (z @ z.transpose(1, 2)) / temperature
-    eye = torch.eye(n, dtype=torch.bool, device=z.device)
+    eye = torch.eye(z.shape[1], dtype=torch.bool, device=z.device)
     lse = torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=-1)
-    pos = torch.cat([logits.diagonal(half, 1, 2), logits.diagonal(-half, 1, 2)], dim=1)
-    return lse - pos
+    return lse - torch.cat([logits.diagonal(half, 1, 2), logits.diagonal(-half, 1, 2)], dim=1)
 
 
 def _dense_hierarchical_infonce(z1: Tensor, z2: Tensor, temperature, alpha: float, temporal_unit: int,

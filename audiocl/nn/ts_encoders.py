@@ -91,9 +91,16 @@ def dilated_conv(conv: nn.Conv1d, h: Tensor) -> Tensor:
     return y + before + after
 
 
+def _conv_stacked(conv: nn.Conv1d, h: Tensor) -> Tensor:
+    """``conv`` on ``(B, C, 1, T)`` as the 2-d convolution it is."""
+    return F.conv2d(h, conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]),
+                    dilation=(1, conv.dilation[0]))
+
+
 class _DilatedBlock(nn.Module):
     def __init__(self, cin: int, cout: int, dilation: int, final: bool):
         super().__init__()
+        self.dilation = dilation
         self.conv1 = nn.Conv1d(cin, cout, 3, padding=dilation, dilation=dilation)
         self.conv2 = nn.Conv1d(cout, cout, 3, padding=dilation, dilation=dilation)
         self.skip = nn.Conv1d(cin, cout, 1) if (cin != cout or final) else None
@@ -101,8 +108,29 @@ class _DilatedBlock(nn.Module):
     def forward(self, h: Tensor) -> Tensor:  # (B, C, T)
         res = h if self.skip is None else self.skip(h)
         h = dilated_conv(self.conv1, F.gelu(h))
-        h = dilated_conv(self.conv2, F.gelu(h))
-        return h + res
+        return dilated_conv(self.conv2, F.gelu(h)) + res
+
+    def forward_stacked(self, h: Tensor, keep: Tensor | None) -> Tensor:
+        """The block on ``(B, C, 1, T)`` in channels-last memory (each step's channels adjacent, which
+        oneDNN convolves without the reorders a ``(B, C, T)`` tensor costs on every call).
+
+        ``keep`` ``(B, 1, 1, T)``, 0 past each row's own length: every convolution's input is then
+        zero there, as the 'same' padding of that row's length would be, so each row gets what the
+        block gives on the row cut to its length."""
+        res = h if self.skip is None else F.conv2d(h, self.skip.weight.unsqueeze(2), self.skip.bias)
+        h = _conv_stacked(self.conv1, F.gelu(h))
+        if keep is not None:
+            h = h.mul_(keep)  # in place: a convolution's backward needs its input, not its output
+        h = _conv_stacked(self.conv2, F.gelu(h)).add_(res)
+        return h if keep is None else h.mul_(keep)
+
+    def forward_pointwise(self, h: Tensor) -> Tensor:
+        """The block on ``(..., C)`` rows when its dilation is at least the sequence length: every
+        outer tap reads padding, so each convolution is a linear map with the centre tap."""
+        # contiguous taps: a strided weight would be copied inside every product, forward and backward
+        res = h if self.skip is None else F.linear(h, self.skip.weight[:, :, 0].contiguous(), self.skip.bias)
+        h = F.linear(F.gelu(h), self.conv1.weight[:, :, 1].contiguous(), self.conv1.bias)
+        return F.linear(F.gelu(h), self.conv2.weight[:, :, 1].contiguous(), self.conv2.bias) + res
 
 
 class DilatedConvEncoder(nn.Module):
@@ -126,6 +154,52 @@ class DilatedConvEncoder(nn.Module):
         z = self.blocks(h.transpose(1, 2)).transpose(1, 2)
         z = self.dropout(z)
         return z.masked_fill(pad.unsqueeze(-1), 0.0)
+
+    def encode_crops(self, views: list[tuple[Tensor, Tensor | None, Tensor | None]], starts: list[int],
+                     length: int) -> Tensor:
+        """``self(x_i, pad_i, mask_i)[:, s_i : s_i + length]`` for every view, as one ``(V * B, length, D)``.
+
+        What TS2Vec's training step needs (both crops, only their overlap), in fewer and larger calls:
+        the views are stacked along the batch, the shorter ones padded and re-zeroed past their end
+        after every convolution (so each row sees the zero 'same' padding of its own length), and
+        once a block's dilation reaches the stacked length the rest of the network is pointwise,
+        so it runs on the overlap steps only, as linear maps on ``(rows, length, C)``. Equal to the
+        per-view calls up to floating-point summation order; dropout draws its mask for the overlap
+        only."""
+        lens = [v[0].shape[1] for v in views]
+        p = max(lens)
+
+        def padded(t: Tensor | None, fill) -> Tensor | None:
+            if t is None or t.shape[1] == p:
+                return t
+            shape = (t.shape[0], p - t.shape[1], *t.shape[2:])
+            return torch.cat([t, t.new_full(shape, fill)], 1)
+
+        x = torch.cat([padded(v[0], float("nan")) for v in views])
+        pads = [v[1] if v[1] is not None else torch.zeros(v[0].shape[:2], dtype=torch.bool, device=x.device)
+                for v in views]
+        pad = torch.cat([padded(t, True) for t in pads])
+        masks = [v[2] for v in views]
+        tmask = None if all(m is None for m in masks) else torch.cat(
+            [padded(m if m is not None else torch.zeros_like(t), False) for m, t in zip(masks, pads)])
+        h, _ = self.input(x, pad, tmask)
+        h = h.transpose(1, 2).unsqueeze(2)  # (rows, C, 1, p), channels-last in memory
+        keep = None
+        if min(lens) < p:
+            steps = torch.arange(p, device=x.device)
+            keep = torch.cat([(steps < n).to(h.dtype).expand(v[0].shape[0], 1, 1, p) for v, n in zip(views, lens)])
+        blocks = list(self.blocks)
+        i = 0
+        while i < len(blocks) and blocks[i].dilation < p:
+            h = blocks[i].forward_stacked(h, keep)
+            i += 1
+        parts = h.squeeze(2).split([v[0].shape[0] for v in views])
+        h = torch.cat([part[:, :, s: s + length].transpose(1, 2) for part, s in zip(parts, starts)])
+        for block in blocks[i:]:
+            h = block.forward_pointwise(h)
+        z = self.dropout(h)
+        pad_crop = torch.cat([t[:, s: s + length] for t, s in zip(pads, starts)])
+        return z.masked_fill(pad_crop.unsqueeze(-1), 0.0) if bool(pad_crop.any()) else z
 
 
 class _ResBlock1D(nn.Module):

@@ -112,8 +112,12 @@ class TSContrastiveModel(nn.Module):
             pad1, pad2 = empty_steps(v1), empty_steps(v2)
             m1 = timestamp_mask(pad1.shape, cfg.mask_prob, gen)
             m2 = timestamp_mask(pad2.shape, cfg.mask_prob, gen)
-            z1 = self.encoder(v1, pad1, m1)[:, -crop_l:]
-            z2 = self.encoder(v2, pad2, m2)[:, :crop_l]
+            if hasattr(self.encoder, "encode_crops"):  # both views in one pass, overlap only
+                z1, z2 = self.encoder.encode_crops([(v1, pad1, m1), (v2, pad2, m2)],
+                                                   [v1.shape[1] - crop_l, 0], crop_l).chunk(2)
+            else:
+                z1 = self.encoder(v1, pad1, m1)[:, -crop_l:]
+                z2 = self.encoder(v2, pad2, m2)[:, :crop_l]
             return hierarchical_contrastive_loss(
                 z1, z2, ~pad1[:, -crop_l:], ~pad2[:, :crop_l], objective=self.objective,
                 alpha=cfg.alpha, temporal_unit=cfg.temporal_unit, similarity=cfg.similarity,
@@ -159,7 +163,10 @@ class TSContrastiveModel(nn.Module):
         # there is no population to mine bad pairs from, so DBPM is off
         self.dbpm = DynamicBadPairMining(n, copy.deepcopy(cfg.dbpm_cfg)) if (cfg.dbpm and n >= 2) else None
         lengths_all = series_lengths(X, minimum=1)
-        opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr)
+        params = list(self.parameters())
+        # torch's fused kernel (one pass over all tensors) where it exists; the per-tensor loop otherwise
+        fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+        opt = torch.optim.AdamW(params, lr=cfg.lr, fused=fused)
         # iterates from this one on enter the weight average (0: the initial weights too, as TS2Vec's code)
         average_from = int(cfg.averaging_start * n_iters) if cfg.weight_averaging else n_iters + 1
         averaged = AveragedModel(self.encoder, use_buffers=True) if average_from == 0 else None
