@@ -224,12 +224,16 @@ class Wav2Vec2Model(nn.Module):
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         return self.feature_extractor.output_lengths(lengths)
 
-    def encode_features(self, wav: Tensor, lengths: Tensor, warp: Tensor | None = None):
+    def encode_features(self, wav: Tensor, lengths: Tensor, warp: Tensor | None = None, valid_only: bool = False):
         """Conv features: ``(normed (B,T',C), raw (B,C,T'), padding_mask, frame_lengths)``.
 
-        ``warp (B,)`` (fbank front-end only) scales each utterance's frequency axis first."""
+        ``warp (B,)`` (fbank front-end only) scales each utterance's frequency axis first. ``valid_only``
+        lets the conv front-end skip padded frames: their features are then not the padded-batch values,
+        for callers that read valid frames only."""
         mult = self.cfg.feature_grad_mult
         extract = self.feature_extractor if warp is None else partial(self.feature_extractor, warp=warp)
+        if valid_only and isinstance(self.feature_extractor, ConvFeatureEncoder):
+            extract = partial(self.feature_extractor, lengths=lengths)
         if mult > 0 or not self.training:
             raw = extract(wav)
             if self.training:
@@ -315,7 +319,9 @@ class Wav2Vec2ForPretraining(nn.Module):
         cfg = self.cfg
         w2v = self.wav2vec2
         wav, lengths, keep = check_waveforms(wav, lengths, w2v.min_samples, cfg.drop_short, utt_ids)
-        normed, raw, padding, flen = w2v.encode_features(wav, lengths)
+        # padded frames are never read below (penalty, quantizer and loss use valid frames; the context
+        # network zeroes padded input): the conv front-end skips them
+        normed, raw, padding, flen = w2v.encode_features(wav, lengths, valid_only=True)
         bsz, tlen = padding.shape
         flen = torch.where(keep, flen, torch.zeros_like(flen))
         valid = ~padding & keep[:, None]

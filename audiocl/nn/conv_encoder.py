@@ -124,10 +124,20 @@ class ConvFeatureEncoder(nn.Module):
     def receptive_field(self) -> int:
         return receptive_field(self.layers_spec)
 
-    def forward(self, wav: Tensor) -> Tensor:
+    def forward(self, wav: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """With ``lengths`` only the valid frames (``output_lengths``) are computed once no GroupNorm is
+        left (its statistics span the padded length, as the peers'): the other output frames are then
+        not the padded-batch values and must not be read (wav2vec 2.0 pretraining reads valid frames only)."""
         x = wav.unsqueeze(-1)
-        for conv, norm, (_, _, s, p) in zip(self.convs, self.norms, self.layers_spec):
-            x = strided_conv1d_tm(x, conv.weight, conv.bias, s, p)
+        group_norms = [i for i, norm in enumerate(self.norms) if norm.__class__ is nn.GroupNorm]
+        trim_from = group_norms[-1] + 1 if group_norms else 0
+        frames = None if lengths is None else lengths.long()
+        for i, (conv, norm, layer) in enumerate(zip(self.convs, self.norms, self.layers_spec)):
+            keep = None
+            if frames is not None:
+                frames = conv_output_lengths(frames, [layer])
+                keep = frames.tolist() if i >= trim_from else None
+            x = strided_conv1d_tm(x, conv.weight, conv.bias, layer[2], layer[3], keep)
             if self.dropout > 0:
                 x = F.dropout(x, self.dropout, self.training)
             if norm.__class__ is nn.GroupNorm:

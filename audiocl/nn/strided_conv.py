@@ -40,18 +40,20 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 
 class _StridedConvGEMM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, stride: int) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, frames: list[int]) -> Tensor:
         b, t, c = x.shape
         c_out, _, k = weight.shape
         n = (t - k) // stride + 1
         wcat = weight.permute(2, 1, 0).reshape(k * c, c_out)
-        y = x.new_empty(b, n, c_out)
+        y = x.new_empty(b, n, c_out) if min(frames) == n else x.new_zeros(b, n, c_out)
         chunks = _chunks(k, stride)
-        for i in range(b):
-            xb, yb = x[i], y[i]
+        for i, m in enumerate(frames):
+            if m == 0:
+                continue
+            xb, yb = x[i], y[i, :m]
             for ci, (j0, w) in enumerate(chunks):
                 wj = wcat[j0 * c:(j0 + w) * c]
-                v = _view(xb, n, stride, j0, w)
+                v = _view(xb, m, stride, j0, w)
                 if ci == 0:
                     if bias is None:
                         torch.mm(v, wj, out=yb)
@@ -60,55 +62,65 @@ class _StridedConvGEMM(torch.autograd.Function):
                 else:
                     yb.addmm_(v, wj)
         ctx.save_for_backward(x, wcat)
-        ctx.stride, ctx.k, ctx.has_bias = stride, k, bias is not None
+        ctx.stride, ctx.k, ctx.frames, ctx.has_bias = stride, k, frames, bias is not None
         return y
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, wcat = ctx.saved_tensors
-        stride, k = ctx.stride, ctx.k
+        stride, k, frames = ctx.stride, ctx.k, ctx.frames
         b, t, c = x.shape
-        n, c_out = grad.shape[1], grad.shape[2]
+        c_out = grad.shape[2]
         grad = grad.contiguous()
         chunks = _chunks(k, stride)
         gx = gw = gb = None
         if ctx.needs_input_grad[1]:
             gwcat = wcat.new_zeros(k * c, c_out)
-            for i in range(b):
+            for i, m in enumerate(frames):
                 for j0, w in chunks:
-                    gwcat[j0 * c:(j0 + w) * c].addmm_(_view(x[i], n, stride, j0, w).t(), grad[i])
+                    if m:
+                        gwcat[j0 * c:(j0 + w) * c].addmm_(_view(x[i], m, stride, j0, w).t(), grad[i, :m])
             gw = gwcat.view(k, c, c_out).permute(2, 1, 0)
         if ctx.needs_input_grad[0]:
-            # the first chunk tiles frames [0, s*n) exactly when it has s taps: written, not accumulated
+            # the first chunk tiles frames [0, s*m) exactly when it has s taps: written, not accumulated
             tiles = chunks[0][1] == stride
             gx = x.new_empty(b, t, c) if tiles else x.new_zeros(b, t, c)
-            if tiles:
-                gx[:, stride * n:].zero_()
-            for i in range(b):
+            for i, m in enumerate(frames):
+                if tiles:
+                    gx[i, stride * m:].zero_()
                 for ci, (j0, w) in enumerate(chunks):
                     wj = wcat[j0 * c:(j0 + w) * c].t()
+                    if m == 0:
+                        continue
                     if ci == 0 and tiles:
-                        torch.mm(grad[i], wj, out=gx[i, :stride * n].view(n, stride * c))
+                        torch.mm(grad[i, :m], wj, out=gx[i, :stride * m].view(m, stride * c))
                     else:
-                        _view(gx[i], n, stride, j0, w).addmm_(grad[i], wj)
+                        _view(gx[i], m, stride, j0, w).addmm_(grad[i, :m], wj)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            gb = grad.sum((0, 1))
-        return gx, gw, gb, None
+            gb = sum(grad[i, :m].sum(0) for i, m in enumerate(frames))
+        return gx, gw, gb, None, None
 
 
-def strided_conv1d_tm(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, padding: int = 0) -> Tensor:
+def strided_conv1d_tm(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, padding: int = 0,
+                      frames: list[int] | None = None) -> Tensor:
     """``conv1d`` on a time-major ``x (B, T, C_in)`` with a Conv1d ``weight (C_out, C_in, k)``:
     ``(B, T', C_out)`` equal to ``F.conv1d(x.transpose(1, 2), weight, bias, stride, padding).transpose(1, 2)``.
 
-    Under autocast the GEMMs run in the autocast dtype (what ``conv1d`` would do); gradients come back
-    in each input's own dtype.
+    ``frames`` (one count per utterance) computes only each utterance's first ``frames[i]`` output
+    frames and leaves the others zero (their gradient is ignored): padded frames whose values nothing
+    reads cost nothing. Under autocast the GEMMs run in the autocast dtype (what ``conv1d`` would do);
+    gradients come back in each input's own dtype.
     """
     if padding:
         x = F.pad(x, (0, 0, padding, padding))
     k = weight.shape[-1]
     if x.shape[1] < k:
         return x.new_zeros(x.shape[0], 0, weight.shape[0])
+    n = (x.shape[1] - k) // stride + 1
+    frames = [n] * x.shape[0] if frames is None else [max(0, min(n, int(m))) for m in frames]
+    if len(frames) != x.shape[0]:
+        raise ValueError(f"frames has {len(frames)} counts for a batch of {x.shape[0]}")
     dtype = _compute_dtype(x)
     x = x.to(dtype).contiguous()
     with torch.autocast(device_type=x.device.type, enabled=False):
-        return _StridedConvGEMM.apply(x, weight.to(dtype), None if bias is None else bias.to(dtype), stride)
+        return _StridedConvGEMM.apply(x, weight.to(dtype), None if bias is None else bias.to(dtype), stride, frames)

@@ -99,3 +99,19 @@ def test_forward_rows_equals_full_forward_at_selected_frames(pre_ln):
     assert rows.shape == full.shape
     assert torch.allclose(rows, full, atol=1e-5)
     assert torch.allclose(g_rows, g_full, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["group", "layer", "none"])
+def test_conv_encoder_with_lengths_matches_padded_batch_on_valid_frames(mode):
+    torch.manual_seed(0)
+    enc = ConvFeatureEncoder([(6, 10, 5), (6, 3, 2), (6, 2, 2)], mode=mode)
+    lengths = torch.tensor([400, 257, 30])
+    wav = torch.randn(3, 400) * (torch.arange(400)[None] < lengths[:, None])
+    full = enc(wav)
+    trimmed = enc(wav, lengths)
+    valid = torch.arange(full.shape[-1])[None] < enc.output_lengths(lengths)[:, None]
+    torch.testing.assert_close(trimmed.transpose(1, 2)[valid], full.transpose(1, 2)[valid])
+    g_full = torch.autograd.grad(full.transpose(1, 2)[valid].pow(2).sum(), list(enc.parameters()))
+    g_trim = torch.autograd.grad(trimmed.transpose(1, 2)[valid].pow(2).sum(), list(enc.parameters()))
+    for a, b in zip(g_trim, g_full):
+        torch.testing.assert_close(a, b)

@@ -48,3 +48,22 @@ def test_frozen_input_gets_no_gradient_and_autocast_runs_in_low_precision():
 
 def test_input_shorter_than_kernel_gives_no_frames():
     assert strided_conv1d_tm(torch.randn(2, 3, 4), torch.randn(5, 4, 4), None, 2).shape == (2, 0, 5)
+
+
+def test_frames_compute_each_utterance_prefix_only():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 30, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
+    frames = [14, 6, 0]
+    y = strided_conv1d_tm(x, w, b, 2, frames=frames)
+    full = strided_conv1d_tm(x, w, b, 2)
+    sel = torch.zeros(y.shape[:2], dtype=torch.bool)
+    for i, m in enumerate(frames):
+        sel[i, :m] = True
+    torch.testing.assert_close(y[sel], full[sel])
+    assert not y[~sel].any()
+    grads = torch.autograd.grad(y[sel].pow(2).sum(), (x, w, b))
+    ref = torch.autograd.grad(full[sel].pow(2).sum(), (x, w, b))
+    for a, r in zip(grads, ref):
+        torch.testing.assert_close(a, r)
