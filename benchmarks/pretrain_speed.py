@@ -11,7 +11,8 @@ medians are reported.
     python benchmarks/pretrain_speed.py --presets tiny base --threads 1
     python benchmarks/pretrain_speed.py --device cuda --dtype bf16 --batch-size 8 --seconds 15
 
-audiocl quantizes and scores only the masked frames, so its saving grows with the masked fraction.
+audiocl quantizes and scores only the masked frames, so its saving grows with the masked fraction; its conv
+front-end runs as GEMMs on time-major views and skips padded frames, so that saving grows with the padding.
 Measured runs, their commands and where the difference comes from: ``benchmarks/results/pretrain_speed.md``.
 """
 
