@@ -93,6 +93,8 @@ def time_fit(arm: str, x: np.ndarray, iters: int, seed: int, cfg_kw: dict, profi
         m = _ours(x, seed, cfg_kw)
         if profile:
             _mark_module(m.encoder, "encoder.forward")
+            if hasattr(m.encoder, "encode_crops"):  # the training step's one pass over both crops
+                _wrap(m.encoder, "encode_crops", "encoder.forward")
         fit = lambda: m.fit(x, iters=iters)  # noqa: E731
     else:
         m = _peer(x, seed)
