@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from audiocl.losses.base import ContrastiveObjective, LossOutput, get
 from audiocl.losses.infonce import InfoNCE
@@ -134,6 +135,7 @@ class _TwoViewInfoNCERows(torch.autograd.Function):
         return lse - pos
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g: Tensor):
         z, soft = ctx.saved_tensors
         half = ctx.half
