@@ -213,7 +213,8 @@ def synthesize_utterance(spec: UtteranceSpec, wav_path: Path) -> float:
         raw = Path(tmp) / "raw.wav"
         styled = Path(tmp) / "styled.wav"
         for cmd in (_engine_command(spec.voice, spec.text, raw),
-                    ["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(styled),
+                    # -R: sox dithers when it writes 16 bits, from a random seed unless told to repeat
+                    ["sox", "-R", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(styled),
                      *_style_effects(spec), "rate", str(SAMPLE_RATE)]):
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
