@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiocl.errors import ConfigError
+
 
 @dataclass
 class AudioCNNConfig:
@@ -61,12 +63,8 @@ class AudioCNN(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or AudioCNNConfig()
         if not cfg.channels:
-            from audiocl.errors import ConfigError
-
             raise ConfigError("AudioCNNConfig.channels must list at least one block width")
         if cfg.time_segments < 1:
-            from audiocl.errors import ConfigError
-
             raise ConfigError(f"AudioCNNConfig.time_segments must be >= 1, got {cfg.time_segments}")
         self.bn0 = nn.BatchNorm1d(n_mels)
         widths = [1, *cfg.channels]

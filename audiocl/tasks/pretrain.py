@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from audiocl.config import config_to_dict
+from audiocl.nn.optim import adamw
 from audiocl.tasks.base import AudioclTask
 from audiocl.tasks.pretrain_config import PretrainConfig
 from audiocl.tasks.runner import make_loader, run_training
@@ -82,11 +83,7 @@ class PretrainTask(AudioclTask):
     # ------------------------------------------------------------------ optim
     def configure_optimizers(self):
         o = self.cfg.optim
-        params = list(self.model.parameters())
-        # torch's fused kernel (one pass over all tensors) where it exists; the loop otherwise
-        fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
-        opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps,
-                                weight_decay=o.weight_decay, fused=fused)
+        opt = adamw(self.model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
         sched = build_scheduler(opt, self.cfg.schedule, self.cfg.trainer.max_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
 

@@ -38,6 +38,7 @@ from audiocl.losses import get as get_objective
 from audiocl.losses.base import LossOutput
 from audiocl.losses.dbpm import DynamicBadPairMining
 from audiocl.losses.ts_hierarchical import hierarchical_contrastive_loss, nt_xent_loss
+from audiocl.nn.optim import adamw
 from audiocl.nn.ts_encoders import build_ts_encoder, empty_steps, masked_max_pool
 from audiocl.ts.augment import OverlapCrop, SimCLRAugment, timestamp_mask
 from audiocl.ts.config import TSContrastiveConfig, default_iters
@@ -163,10 +164,7 @@ class TSContrastiveModel(nn.Module):
         # there is no population to mine bad pairs from, so DBPM is off
         self.dbpm = DynamicBadPairMining(n, copy.deepcopy(cfg.dbpm_cfg)) if (cfg.dbpm and n >= 2) else None
         lengths_all = series_lengths(X, minimum=1)
-        params = list(self.parameters())
-        # torch's fused kernel (one pass over all tensors) where it exists; the per-tensor loop otherwise
-        fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
-        opt = torch.optim.AdamW(params, lr=cfg.lr, fused=fused)
+        opt = adamw(self.parameters(), lr=cfg.lr)
         # iterates from this one on enter the weight average (0: the initial weights too, as TS2Vec's code)
         average_from = int(cfg.averaging_start * n_iters) if cfg.weight_averaging else n_iters + 1
         averaged = AveragedModel(self.encoder, use_buffers=True) if average_from == 0 else None
