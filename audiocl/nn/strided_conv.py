@@ -31,6 +31,17 @@ def _view(xb: Tensor, n: int, s: int, j0: int, w: int) -> Tensor:
     return xb.as_strided((n, w * c), (s * c, 1), xb.storage_offset() + j0 * c)
 
 
+def _gemm_weight(weight: Tensor) -> Tensor:
+    """A Conv1d weight ``(C_out, C_in, k)`` as the GEMM operand ``(k*C_in, C_out)`` (row = tap * C_in + channel).
+
+    This is a copy (the parameter's layout cannot be viewed that way), so it is made where it is used, in the
+    forward and again in the backward, rather than kept alive between them: saved for backward, these copies
+    would hold one weight's worth of memory per layer for the whole step.
+    """
+    c_out, c_in, k = weight.shape
+    return weight.permute(2, 1, 0).reshape(k * c_in, c_out)
+
+
 def _compute_dtype(x: Tensor) -> torch.dtype:
     dev = x.device.type
     if torch.is_autocast_enabled(dev) and x.is_floating_point():
@@ -44,7 +55,7 @@ class _StridedConvGEMM(torch.autograd.Function):
         b, t, c = x.shape
         c_out, _, k = weight.shape
         n = (t - k) // stride + 1
-        wcat = weight.permute(2, 1, 0).reshape(k * c, c_out)
+        wcat = _gemm_weight(weight)
         y = x.new_empty(b, n, c_out) if min(frames) == n else x.new_zeros(b, n, c_out)
         chunks = _chunks(k, stride)
         for i, m in enumerate(frames):
@@ -61,13 +72,14 @@ class _StridedConvGEMM(torch.autograd.Function):
                         torch.addmm(bias, v, wj, out=yb)
                 else:
                     yb.addmm_(v, wj)
-        ctx.save_for_backward(x, wcat)
+        ctx.save_for_backward(x, weight)
         ctx.stride, ctx.k, ctx.frames, ctx.has_bias = stride, k, frames, bias is not None
         return y
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        x, wcat = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
+        wcat = _gemm_weight(weight)
         stride, k, frames = ctx.stride, ctx.k, ctx.frames
         b, t, c = x.shape
         c_out = grad.shape[2]

@@ -67,3 +67,14 @@ def test_frames_compute_each_utterance_prefix_only():
     ref = torch.autograd.grad(full[sel].pow(2).sum(), (x, w, b))
     for a, r in zip(grads, ref):
         torch.testing.assert_close(a, r)
+
+
+def test_backward_keeps_the_weight_itself_not_a_rearranged_copy():
+    """Between forward and backward only the input and the parameter are held: a (k*C_in, C_out) copy of each
+    layer's weight kept alive there would add one weight per layer to the step's peak memory."""
+    x = torch.randn(2, 33, 8)
+    w = torch.randn(16, 8, 3, requires_grad=True)
+    y = strided_conv1d_tm(x, w, None, 2)
+    saved = y.grad_fn.saved_tensors
+    assert sum(t.numel() for t in saved) == x.numel() + w.numel()
+    assert any(t.data_ptr() == w.data_ptr() for t in saved)
