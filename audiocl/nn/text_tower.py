@@ -8,25 +8,29 @@ normalisation (the package's ``modules.json``: Transformer, Pooling(mean), Norma
 ``max_seq_length`` of 256 tokens. Longer captions are truncated with a warning, as
 sentence-transformers does silently. ``transformers`` is imported only when a tower is built, so
 ``import audiocl`` stays light.
+
+The tower also gives its per-token states (:meth:`SentenceEncoder.encode_tokens`) for a trainable pooling
+that sees word order (``pooling: attention``, :mod:`audiocl.nn.token_pooling`), which the mean is blind to.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audiocl.errors import ConfigError
+from audiocl.nn.token_pooling import TokenPoolerConfig, TokenStates
 
 log = logging.getLogger(__name__)
 
 MINILM_DIM = 384
+POOLINGS = ("mean", "attention")
 
 
 @dataclass
@@ -39,6 +43,16 @@ class TextTowerConfig:
     """Token limit (all-MiniLM-L6-v2's ``max_seq_length``); longer captions are truncated with a warning."""
     freeze: bool = True
     """Frozen: embeddings are computed once and cached; False fine-tunes the encoder with the model."""
+    pooling: str = "mean"
+    """``mean``: the encoder's own sentence embedding (mean of token states); ``attention``: a trainable,
+    order-aware pooling of the token states (:class:`audiocl.nn.token_pooling.TokenPooler`), part of the
+    model's weights while the encoder stays frozen."""
+    pooler: TokenPoolerConfig = field(default_factory=TokenPoolerConfig)
+    """Size of the trainable pooling (``pooling: attention`` only)."""
+
+    def check(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"text.pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
 
 def bundled_minilm_path() -> Path:
@@ -111,15 +125,17 @@ class SentenceEncoder(nn.Module):
         return dict(self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
                                    return_tensors="pt"))
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+    def token_states(self, input_ids: Tensor, attention_mask: Tensor,
+                     token_type_ids: Tensor | None = None) -> TokenStates:
+        """The last layer's states of the real (unpadded) tokens, [CLS] and [SEP] included."""
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
-        m = attention_mask[..., None].to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-        return F.normalize(pooled, dim=-1)
+        return TokenStates.from_padded(hidden, attention_mask == 0)
 
-    def encode(self, texts: str | Sequence[str], batch_size: int = 64) -> Tensor:
-        """Sentence embeddings ``(N, dim)``; with gradient only when the tower is trainable and in train mode."""
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Tensor:
+        return self.token_states(input_ids, attention_mask, token_type_ids).mean()
+
+    def _batched(self, texts: str | Sequence[str], batch_size: int, fn):
         texts = check_texts(texts)
         device = next(self.bert.parameters()).device
         grad = torch.is_grad_enabled() and not self.cfg.freeze and self.training
@@ -127,5 +143,13 @@ class SentenceEncoder(nn.Module):
         with torch.set_grad_enabled(grad):
             for start in range(0, len(texts), batch_size):
                 batch = {k: v.to(device) for k, v in self.tokenize(texts[start:start + batch_size]).items()}
-                out.append(self(**batch))
-        return torch.cat(out, 0)
+                out.append(fn(**batch))
+        return out
+
+    def encode(self, texts: str | Sequence[str], batch_size: int = 64) -> Tensor:
+        """Sentence embeddings ``(N, dim)``; with gradient only when the tower is trainable and in train mode."""
+        return torch.cat(self._batched(texts, batch_size, self), 0)
+
+    def encode_tokens(self, texts: str | Sequence[str], batch_size: int = 64) -> TokenStates:
+        """Per-token states of ``texts`` (gradient as for :meth:`encode`)."""
+        return TokenStates.cat(self._batched(texts, batch_size, self.token_states))
