@@ -84,6 +84,19 @@ class CLAPConfig:
         return int(round(self.chunk_seconds * self.sample_rate))
 
 
+def logmel_valid_frames(lengths: Tensor, cfg: LogMelConfig) -> Tensor:
+    """Frames of a chunk that belong to its clip (centred framing: ``length // hop + 1``); later frames of the
+    fixed-length chunk are padding, masked out of the CNN's pooling."""
+    return torch.div(lengths, cfg.hop_length, rounding_mode="floor") + 1
+
+
+def pool_chunks(per_chunk: Tensor, owner: Tensor, num_clips: int) -> Tensor:
+    """Clip embeddings ``(num_clips, E)``: the L2-normalised mean of each clip's chunk embeddings."""
+    summed = torch.zeros(num_clips, per_chunk.shape[1], device=per_chunk.device, dtype=per_chunk.dtype)
+    summed.index_add_(0, owner.to(per_chunk.device), per_chunk)
+    return F.normalize(summed, dim=-1)
+
+
 class Projection(nn.Module):
     """LAION-CLAP's projection head: Linear, ReLU, (dropout), Linear."""
 
@@ -169,19 +182,32 @@ class CLAPModel(nn.Module):
         return self.embed_text_features(self.text_features(texts))
 
     # ----------------------------------------------------------------- audio
+    def chunk_logmel(self, wav: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Log-mel of fixed-length chunks ``(B, chunk_samples)`` with true ``lengths``: the CNN's input
+        ``(B, frames, n_mels)`` and its padding mask ``(B, frames)`` (``True`` = after the clip's end).
+        Every chunk is framed over its full (zero-padded) length, so its features do not depend on its batch;
+        :func:`logmel_valid_frames` frames count as the clip's."""
+        full = torch.full_like(lengths, wav.shape[1])
+        feats, _ = logmel_batch(wav, full, self.cfg.logmel)
+        valid = logmel_valid_frames(lengths, self.cfg.logmel).clamp(max=feats.shape[1])
+        return feats, torch.arange(feats.shape[1], device=feats.device)[None, :] >= valid[:, None]
+
     def audio_features(self, wav: Tensor, lengths: Tensor) -> Tensor:
         """Audio-tower output for fixed-length chunks ``(B, chunk_samples)`` with true ``lengths``."""
         if self.cfg.audio_tower == "upstream":
             return self.audio_encoder(wav, lengths)
-        full = torch.full_like(lengths, wav.shape[1])
-        feats, _ = logmel_batch(wav, full, self.cfg.logmel)  # every chunk framed alike: batch-independent
-        valid = (torch.div(lengths, self.cfg.logmel.hop_length, rounding_mode="floor") + 1).clamp(max=feats.shape[1])
-        padding = torch.arange(feats.shape[1], device=feats.device)[None, :] >= valid[:, None]
-        return self.audio_encoder(feats, padding)
+        return self.audio_encoder(*self.chunk_logmel(wav, lengths))
 
     def embed_audio_chunks(self, wav: Tensor, lengths: Tensor) -> Tensor:
         """Projected, L2-normalised embedding of each chunk of a ``(B, chunk_samples)`` batch."""
         return F.normalize(self.audio_proj(self.audio_features(wav, lengths)), dim=-1)
+
+    def embed_logmel_chunks(self, feats: Tensor, padding: Tensor) -> Tensor:
+        """The same embedding from precomputed :meth:`chunk_logmel` features (log-mel CNN tower only): training
+        reads them from a cache, and evaluating several models frames the test audio once."""
+        if self.cfg.audio_tower != "cnn":
+            raise ConfigError("log-mel input needs the log-mel CNN audio tower (model.audio_tower=cnn)")
+        return F.normalize(self.audio_proj(self.audio_encoder(feats, padding)), dim=-1)
 
     def chunk(self, clips: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Cut 1-D clips into padded fixed chunks: ``(chunks (K, L), lengths (K,), owner (K,))``."""
@@ -208,10 +234,7 @@ class CLAPModel(nn.Module):
         out = []
         for s in range(0, chunks.shape[0], batch_size):
             out.append(self.embed_audio_chunks(chunks[s:s + batch_size], lengths[s:s + batch_size]))
-        per_chunk = torch.cat(out, 0)
-        summed = torch.zeros(len(clips), per_chunk.shape[1], device=per_chunk.device, dtype=per_chunk.dtype)
-        summed.index_add_(0, owner, per_chunk)
-        return F.normalize(summed, dim=-1)
+        return pool_chunks(torch.cat(out, 0), owner, len(clips))
 
     # ----------------------------------------------------------------- scale
     def logit_scale(self) -> Tensor:

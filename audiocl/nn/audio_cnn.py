@@ -35,22 +35,25 @@ class AudioCNNConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     dropout: float = 0.1
     """Dropout after each block (training only)."""
+    first_block_convs: int = 2
+    """3x3 convolutions of the first block (1 or 2; later blocks have 2). The first block runs at the full
+    frame and mel resolution with few channels, so its second convolution, batch norm and ReLU are memory-bound
+    and cost about a third of a CPU training update; 1 drops them (a cheaper layout for CPU budgets)."""
     time_segments: int = 1
     """1: mean + max over time (PANNs); S > 1: also the mean of each of S consecutive equal parts of the
     clip, concatenated in time order (output width ``channels[-1] * (1 + S)``)."""
 
 
 class ConvBlock(nn.Module):
-    """Two 3x3 conv + batch norm + ReLU, then 2x2 average pooling."""
+    """``convs`` (default two) 3x3 conv + batch norm + ReLU, then 2x2 average pooling."""
 
-    def __init__(self, cin: int, cout: int, dropout: float):
+    def __init__(self, cin: int, cout: int, dropout: float, convs: int = 2):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.AvgPool2d(2, ceil_mode=True),
-            nn.Dropout(dropout),
-        )
+        layers: list[nn.Module] = []
+        for i in range(convs):
+            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                       nn.ReLU(inplace=True)]
+        self.net = nn.Sequential(*layers, nn.AvgPool2d(2, ceil_mode=True), nn.Dropout(dropout))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -64,11 +67,14 @@ class AudioCNN(nn.Module):
         self.cfg = cfg = cfg or AudioCNNConfig()
         if not cfg.channels:
             raise ConfigError("AudioCNNConfig.channels must list at least one block width")
+        if cfg.first_block_convs not in (1, 2):
+            raise ConfigError(f"AudioCNNConfig.first_block_convs must be 1 or 2, got {cfg.first_block_convs}")
         if cfg.time_segments < 1:
             raise ConfigError(f"AudioCNNConfig.time_segments must be >= 1, got {cfg.time_segments}")
         self.bn0 = nn.BatchNorm1d(n_mels)
         widths = [1, *cfg.channels]
-        self.blocks = nn.ModuleList(ConvBlock(a, b, cfg.dropout) for a, b in zip(widths[:-1], widths[1:]))
+        self.blocks = nn.ModuleList(ConvBlock(a, b, cfg.dropout, cfg.first_block_convs if i == 0 else 2)
+                                    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])))
         # oneDNN's 3x3 conv, batch norm and pooling run faster on channels-last (NHWC) activations and kernels
         # on CPU (fewer layout reorders, most of all in the backward); the values are the same
         self.blocks.to(memory_format=torch.channels_last)

@@ -39,6 +39,7 @@ from audiocl.models.clap import CLAPConfig, CLAPModel
 from audiocl.models.clap_io import CKPT_CONFIG_KEY, save_clap_release
 from audiocl.config import config_to_dict
 from audiocl.tasks.base import AudioclTask
+from audiocl.tasks.clap_audio_cache import cached_clip_logmel, chunk_frames
 from audiocl.tasks.clap_data import (CaptionedSet, CaptionPairCollate, CaptionPairDataset, cached_text_features,
                                      text_tower_id)
 from audiocl.tasks.runner import make_loader, run_training
@@ -80,6 +81,11 @@ class CLAPDataConfig:
     """Cache the frozen text tower's caption features (in ``text_cache_dir``)."""
     text_cache_dir: str = ""
     """Where the cache goes; empty = the experiment dir. Runs on the same data can share one."""
+    cache_logmel: bool = True
+    """Compute every training clip's log-mel once and crop frames from it (log-mel CNN tower only;
+    :mod:`audiocl.tasks.clap_audio_cache`) instead of reading audio and running the STFT every update."""
+    feature_cache_dir: str = ""
+    """Where the log-mel cache goes; empty = the experiment dir. Runs on the same data can share one."""
 
 
 @dataclass
@@ -201,7 +207,7 @@ class CLAPTask(AudioclTask):
         return self._loader
 
     def batch_size_of(self, batch: Any) -> int:
-        return int(batch["wav"].shape[0])
+        return int(batch["index"].shape[0])
 
     def _text_feats(self, ids: Tensor) -> Tensor:
         if self.text_features.numel():
@@ -210,7 +216,10 @@ class CLAPTask(AudioclTask):
 
     def compute_loss(self, batch: dict) -> tuple[Tensor, dict[str, Any]]:
         m = self.model
-        audio = m.embed_audio_chunks(batch["wav"], batch["lengths"])
+        if "feats" in batch:  # cached log-mel
+            audio = m.embed_logmel_chunks(batch["feats"], batch["padding"])
+        else:
+            audio = m.embed_audio_chunks(batch["wav"], batch["lengths"])
         feats = self._text_feats(batch["text"])
         text = m.embed_text_features(feats)
         hard = None
@@ -278,9 +287,13 @@ def build_task(cfg: CLAPTrainConfig, exp_dir: str | Path) -> CLAPTask:
         tower_id = text_tower_id(cfg.model)
         cache = Path(cfg.data.text_cache_dir or exp_dir) if cfg.data.cache_text else None
         feats = cached_text_features(texts, model.text_features, cache, tower_id)
+    logmel = None
+    if cfg.data.cache_logmel and cfg.model.audio_tower == "cnn":
+        logmel = cached_clip_logmel(data, model, cfg.data.feature_cache_dir or exp_dir)
     dataset = CaptionPairDataset(data, {t: i for i, t in enumerate(texts)}, cfg.model.sample_rate,
                                  cfg.model.chunk_samples, hard_negatives=cfg.objective.hard_negatives,
-                                 random_crop=cfg.data.random_crop)
+                                 random_crop=cfg.data.random_crop, logmel=logmel,
+                                 chunk_frames=chunk_frames(cfg.model))
     bs = min(cfg.data.batch_size, len(data.utts))
     sampler = DurationBucketBatchSampler([1.0] * len(data.utts), float(bs), num_buckets=1, shuffle=True,
                                          seed=cfg.trainer.seed, max_batch_size=bs, drop_last=True,
@@ -291,8 +304,8 @@ def build_task(cfg: CLAPTrainConfig, exp_dir: str | Path) -> CLAPTask:
 
 def init_release(cfg: CLAPTrainConfig, exp_dir: str | Path) -> Path:
     """The untrained baseline: the model as initialised with ``trainer.seed``, saved as ``exp_dir/release``.
-    With ``data.train_dir`` set it also fills the text-feature cache, so parallel runs sharing
-    ``data.text_cache_dir`` find it ready instead of each encoding the captions."""
+    With ``data.train_dir`` set it also fills the text-feature and log-mel caches, so parallel runs sharing
+    ``data.text_cache_dir`` / ``data.feature_cache_dir`` find them ready instead of each computing them."""
     import lightning.pytorch as pl
 
     from audiocl.config import save_config
@@ -304,6 +317,8 @@ def init_release(cfg: CLAPTrainConfig, exp_dir: str | Path) -> Path:
     Path(exp_dir).mkdir(parents=True, exist_ok=True)
     save_config(cfg, Path(exp_dir) / "config.yaml")
     release = save_clap_release(model.eval(), Path(exp_dir) / "release")
+    if cfg.data.train_dir and cfg.data.cache_logmel and cfg.model.audio_tower == "cnn":
+        cached_clip_logmel(CaptionedSet.load(cfg.data.train_dir), model, cfg.data.feature_cache_dir or exp_dir)
     if cfg.data.train_dir and cfg.model.text.freeze and cfg.data.cache_text:
         texts = CaptionedSet.load(cfg.data.train_dir).all_texts()
         cached_text_features(texts, model.text_features, Path(cfg.data.text_cache_dir or exp_dir),

@@ -142,11 +142,17 @@ def cached_text_features(texts: Sequence[str], encode: Callable[[list[str]], Ten
 
 class CaptionPairDataset(Dataset):
     """Training items: a fixed-length audio chunk (random crop of longer clips), a caption and its
-    clip's hard negatives as indices into ``text_index``, the scene label id and the clip index."""
+    clip's hard negatives as indices into ``text_index``, the scene label id and the clip index.
+
+    With ``logmel`` (every clip's cached log-mel, :mod:`audiocl.tasks.clap_audio_cache`) an item holds one
+    chunk's log-mel frames (``feats``, ``frames`` of them the clip's) instead of its samples: no audio is read
+    and no STFT runs per update."""
 
     def __init__(self, data: CaptionedSet, text_index: dict[str, int], sample_rate: int, chunk_samples: int,
-                 *, hard_negatives: bool, random_crop: bool = True):
+                 *, hard_negatives: bool, random_crop: bool = True, logmel: Any = None, chunk_frames: int = 0):
         self.data = data
+        self.logmel = logmel
+        self.chunk_frames = chunk_frames
         self.text_index = text_index
         self.sample_rate = sample_rate
         self.chunk_samples = chunk_samples
@@ -162,19 +168,34 @@ class CaptionPairDataset(Dataset):
         index, seed = key if isinstance(key, tuple) else (key, 0)
         rng = np.random.default_rng(seed)
         utt = self.data.utts[index]
+        audio = self._logmel_item(index, rng) if self.logmel is not None else self._wav_item(utt, rng)
+        if audio is None:
+            return {"utt": utt, "bad": True}
+        caps = self.data.captions[utt]
+        caption = caps[int(rng.integers(0, len(caps)))]
+        hard = [self.text_index[c] for _, c in self.data.hard_negatives.get(utt, [])] if self.hard_negatives else []
+        return {"utt": utt, **audio, "text": self.text_index[caption],
+                "hard": hard, "scene": self.scene_ids[self.data.scene_key(utt)], "index": index}
+
+    def _wav_item(self, utt: str, rng: np.random.Generator) -> dict[str, Any] | None:
         try:
             wav = read_audio(self.data.wav[utt], sample_rate=self.sample_rate, utt_id=utt)
         except AudioReadError as exc:
             log.warning("skipping %s", exc)
-            return {"utt": utt, "bad": True}
+            return None
         if len(wav) > self.chunk_samples:
             start = int(rng.integers(0, len(wav) - self.chunk_samples + 1)) if self.random_crop else 0
             wav = wav[start:start + self.chunk_samples]
-        caps = self.data.captions[utt]
-        caption = caps[int(rng.integers(0, len(caps)))]
-        hard = [self.text_index[c] for _, c in self.data.hard_negatives.get(utt, [])] if self.hard_negatives else []
-        return {"utt": utt, "wav": torch.from_numpy(np.ascontiguousarray(wav)), "text": self.text_index[caption],
-                "hard": hard, "scene": self.scene_ids[self.data.scene_key(utt)], "index": index}
+        return {"wav": torch.from_numpy(np.ascontiguousarray(wav))}
+
+    def _logmel_item(self, index: int, rng: np.random.Generator) -> dict[str, Any] | None:
+        feats, valid = self.logmel.clip(index)
+        if valid == 0:  # unreadable when the cache was built (warned then)
+            return None
+        if feats.shape[0] > self.chunk_frames:
+            start = int(rng.integers(0, feats.shape[0] - self.chunk_frames + 1)) if self.random_crop else 0
+            feats, valid = feats[start:start + self.chunk_frames], self.chunk_frames
+        return {"feats": feats, "frames": min(valid, self.chunk_frames)}
 
 
 class CaptionPairCollate:
@@ -186,13 +207,9 @@ class CaptionPairCollate:
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         good = [it for it in items if not it.get("bad")]
         n = len(good)
-        wav = torch.zeros(n, self.chunk_samples)
-        for i, it in enumerate(good):
-            wav[i, : it["wav"].shape[0]] = it["wav"]
         hard = [(i, h) for i, it in enumerate(good) for h in it["hard"]]
         return {
-            "wav": wav,
-            "lengths": torch.tensor([it["wav"].shape[0] for it in good], dtype=torch.long),
+            **(self._logmel(good) if good and "feats" in good[0] else self._wav(good)),
             "text": torch.tensor([it["text"] for it in good], dtype=torch.long),
             "hard_text": torch.tensor([h for _, h in hard], dtype=torch.long),
             "hard_owner": torch.tensor([i for i, _ in hard], dtype=torch.long),
@@ -201,3 +218,17 @@ class CaptionPairCollate:
             "utt_ids": [it["utt"] for it in good],
             "num_bad": len(items) - n,
         }
+
+    def _wav(self, good: list[dict[str, Any]]) -> dict[str, Tensor]:
+        wav = torch.zeros(len(good), self.chunk_samples)
+        for i, it in enumerate(good):
+            wav[i, : it["wav"].shape[0]] = it["wav"]
+        return {"wav": wav, "lengths": torch.tensor([it["wav"].shape[0] for it in good], dtype=torch.long)}
+
+    @staticmethod
+    def _logmel(good: list[dict[str, Any]]) -> dict[str, Tensor]:
+        """Cached log-mel chunks ``(B, frames, n_mels)`` (every item has one chunk's frames) and their padding
+        mask (``True`` after the clip's ``frames``)."""
+        feats = torch.stack([it["feats"] for it in good])
+        frames = torch.tensor([it["frames"] for it in good], dtype=torch.long)
+        return {"feats": feats, "padding": torch.arange(feats.shape[1])[None, :] >= frames[:, None]}
