@@ -7,7 +7,9 @@ Two towers map a clip and a caption into one L2-normalised space:
   upstream of the model registry (``wav2vec2`` / ``cpc``, masked mean over one layer's frames), so that
   pretraining can initialise CLAP;
 - **text**: the all-MiniLM-L6-v2 sentence encoder (:mod:`audiocl.nn.text_tower`), frozen by default
-  (then it is not part of the model's weights and its embeddings can be cached) or fine-tuned;
+  (then it is not part of the model's weights and its embeddings can be cached) or fine-tuned; its
+  sentence embedding (``text.pooling: mean``) or a trainable, order-aware pooling of its token states
+  (``attention``, :mod:`audiocl.nn.token_pooling`, part of the model's weights);
 - each tower is followed by a two-layer MLP projection (LAION-CLAP's ``mlp`` head: Linear, ReLU, Linear);
 - a learnable logit scale ``s = exp(t)`` with ``t`` initialised at ``log(1/0.07)`` and ``s`` clamped at
   100 (CLIP's rule), so ``similarity * s`` are the logits.
@@ -34,6 +36,7 @@ from audiocl.features.config import LogMelConfig
 from audiocl.features.logmel import logmel_batch
 from audiocl.nn.audio_cnn import AudioCNN, AudioCNNConfig
 from audiocl.nn.text_tower import MINILM_DIM, SentenceEncoder, TextTowerConfig
+from audiocl.nn.token_pooling import TextFeatures, TokenPooler, TokenStates
 
 
 def _default_logmel() -> LogMelConfig:
@@ -68,6 +71,7 @@ class CLAPConfig:
     max_logit_scale: float = 100.0
 
     def check(self) -> None:
+        self.text.check()
         if self.audio_tower not in ("cnn", "upstream"):
             raise ConfigError(f"clap audio_tower must be 'cnn' or 'upstream', got {self.audio_tower!r}")
         if self.audio_tower == "upstream" and not self.upstream_type:
@@ -148,6 +152,8 @@ class CLAPModel(nn.Module):
             self.audio_encoder = UpstreamPooler(cfg)
             audio_dim = self.audio_encoder.out_dim
         self.audio_proj = Projection(audio_dim, cfg.proj_hidden, cfg.embed_dim, cfg.proj_dropout)
+        if cfg.text.pooling == "attention":
+            self.text_pooler = TokenPooler(cfg.text_dim, cfg.text.pooler)
         self.text_proj = Projection(cfg.text_dim, cfg.proj_hidden, cfg.embed_dim, cfg.proj_dropout)
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.init_temperature)))
         # a frozen text tower stays outside the module tree: not in state_dict, parameters or releases
@@ -170,12 +176,24 @@ class CLAPModel(nn.Module):
             enc.to(device)
         return enc
 
-    def text_features(self, texts: str | Sequence[str]) -> Tensor:
-        """Sentence-encoder outputs ``(N, text_dim)`` (what the cache holds when the tower is frozen)."""
-        return self.text_tower().encode(texts)
+    def text_features(self, texts: str | Sequence[str]) -> TextFeatures:
+        """The text tower's outputs, what the cache holds when the tower is frozen: sentence embeddings
+        ``(N, text_dim)`` for ``mean`` pooling, token states for ``attention`` pooling (kept in float16 when
+        frozen, the cache's precision, so cached and freshly encoded captions embed alike)."""
+        tower = self.text_tower()
+        if self.cfg.text.pooling == "mean":
+            return tower.encode(texts)
+        tokens = tower.encode_tokens(texts)
+        return tokens.to(dtype=torch.float16) if self.cfg.text.freeze else tokens
 
-    def embed_text_features(self, feats: Tensor) -> Tensor:
-        """Projected, L2-normalised text embeddings from sentence-encoder outputs."""
+    def embed_text_features(self, feats: TextFeatures) -> Tensor:
+        """Projected, L2-normalised text embeddings from :meth:`text_features` outputs (pooled first when
+        they are token states)."""
+        if isinstance(feats, TokenStates):
+            if self.cfg.text.pooling != "attention":
+                raise ConfigError("token states given to a CLAP model with text.pooling=mean; "
+                                  "its text features are sentence embeddings")
+            feats = self.text_pooler(feats.to(self.log_logit_scale.device))
         return F.normalize(self.text_proj(feats), dim=-1)
 
     def embed_text(self, texts: str | Sequence[str]) -> Tensor:

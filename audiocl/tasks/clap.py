@@ -37,6 +37,7 @@ from audiocl.losses.dbpm import DynamicBadPairMining
 from audiocl.losses.distributed import rank, world_size
 from audiocl.models.clap import CLAPConfig, CLAPModel
 from audiocl.models.clap_io import CKPT_CONFIG_KEY, save_clap_release
+from audiocl.nn.token_pooling import TextFeatures, sentence_features
 from audiocl.config import config_to_dict
 from audiocl.tasks.base import AudioclTask
 from audiocl.tasks.clap_audio_cache import cached_clip_logmel, chunk_frames
@@ -190,14 +191,14 @@ def clap_loss(objective: ContrastiveObjective, audio: Tensor, text: Tensor, logi
 class CLAPTask(AudioclTask):
     """Trains a :class:`CLAPModel`; text features come from the frozen cache or the live tower."""
 
-    def __init__(self, cfg: CLAPTrainConfig, model: CLAPModel, texts: list[str], text_features: Tensor | None,
+    def __init__(self, cfg: CLAPTrainConfig, model: CLAPModel, texts: list[str], text_features: TextFeatures | None,
                  loader: Any, num_clips: int):
         super().__init__()
         self.cfg = cfg
         self.model = model
         self.texts = texts
-        self.register_buffer("text_features", text_features if text_features is not None else torch.zeros(0),
-                             persistent=False)
+        self.text_table = text_features
+        """The frozen tower's features of ``texts`` (kept on the CPU; a batch's rows move to the model)."""
         self.objective = build_objective(cfg.objective)
         self.positives = cfg.objective.resolved_positives()
         self.dbpm = DynamicBadPairMining(num_clips, **cfg.objective.dbpm_kwargs) if cfg.objective.dbpm else None
@@ -209,9 +210,9 @@ class CLAPTask(AudioclTask):
     def batch_size_of(self, batch: Any) -> int:
         return int(batch["index"].shape[0])
 
-    def _text_feats(self, ids: Tensor) -> Tensor:
-        if self.text_features.numel():
-            return self.text_features[ids.to(self.text_features.device)]
+    def _text_feats(self, ids: Tensor) -> TextFeatures:
+        if self.text_table is not None:
+            return self.text_table[ids.cpu()].to(self.model.log_logit_scale.device)
         return self.model.text_features([self.texts[i] for i in ids.tolist()])
 
     def compute_loss(self, batch: dict) -> tuple[Tensor, dict[str, Any]]:
@@ -226,8 +227,8 @@ class CLAPTask(AudioclTask):
         if self.cfg.objective.hard_negatives and batch["hard_text"].numel():
             hard = m.embed_text_features(self._text_feats(batch["hard_text"]))
         out = clap_loss(self.objective, audio, text, m.logit_scale(), positives=self.positives,
-                        scene=batch["scene"].to(audio.device), text_features=feats.detach(), hard_text=hard,
-                        hard_owner=batch["hard_owner"], gather=True)
+                        scene=batch["scene"].to(audio.device), text_features=sentence_features(feats).detach(),
+                        hard_text=hard, hard_owner=batch["hard_owner"], gather=True)
         loss = out.loss
         logs = dict(out.logs)
         if self.dbpm is not None:

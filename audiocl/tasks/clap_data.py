@@ -30,6 +30,7 @@ from audiocl.data.audio import read_audio
 from audiocl.data.datadir import DataDir
 from audiocl.data.kaldi_files import read_keyed_file
 from audiocl.errors import AudioReadError, DataDirError
+from audiocl.nn.token_pooling import TextFeatures, TokenStates
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,10 @@ class CaptionedSet:
 
 
 def text_tower_id(cfg: Any) -> str:
-    """What the frozen text features depend on (a ``CLAPConfig``'s text tower settings)."""
-    return f"{cfg.text.path or 'bundled-minilm'}:{cfg.text.max_tokens}"
+    """What the frozen text features depend on (a ``CLAPConfig``'s text tower settings): token states for
+    ``attention`` pooling are another cache than sentence embeddings (the trainable pooler is not cached)."""
+    base = f"{cfg.text.path or 'bundled-minilm'}:{cfg.text.max_tokens}"
+    return base if cfg.text.pooling == "mean" else f"{base}:token-states"
 
 
 def text_cache_key(texts: Sequence[str], tower_id: str) -> str:
@@ -120,23 +123,32 @@ def text_cache_key(texts: Sequence[str], tower_id: str) -> str:
     return h.hexdigest()[:16]
 
 
-def cached_text_features(texts: Sequence[str], encode: Callable[[list[str]], Tensor], cache_dir: str | Path | None,
-                         tower_id: str) -> Tensor:
-    """Frozen-tower features of ``texts`` ``(N, D)``, read from / written to ``cache_dir`` when given
-    (one safetensors file per text table and tower, so a resumed or repeated run skips the encoder)."""
+def cached_text_features(texts: Sequence[str], encode: Callable[[list[str]], TextFeatures],
+                         cache_dir: str | Path | None, tower_id: str) -> TextFeatures:
+    """Frozen-tower features of ``texts``, read from / written to ``cache_dir`` when given (one safetensors
+    file per text table and tower, so a resumed or repeated run skips the encoder): sentence embeddings
+    ``(N, D)`` in float32, or token states (ragged, in the dtype ``encode`` gives, float16 for a frozen
+    CLAP tower) when ``encode`` returns :class:`TokenStates`."""
     from safetensors.torch import load_file, save_file
 
     from audiocl.utils.io import atomic_path
 
     path = Path(cache_dir) / f"text_features_{text_cache_key(texts, tower_id)}.safetensors" if cache_dir else None
     if path is not None and path.is_file():
-        return load_file(str(path))["features"]
+        saved = load_file(str(path))
+        return TokenStates(saved["token_states"], saved["lengths"]) if "token_states" in saved else saved["features"]
     with torch.no_grad():
-        feats = encode(list(texts)).detach().cpu().float().contiguous()
+        feats = encode(list(texts))
+    if isinstance(feats, TokenStates):
+        feats = TokenStates(feats.values.detach().cpu().contiguous(), feats.lengths.cpu())
+        tensors = {"token_states": feats.values, "lengths": feats.lengths}
+    else:
+        feats = feats.detach().cpu().float().contiguous()
+        tensors = {"features": feats}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            save_file({"features": feats}, str(tmp))
+            save_file(tensors, str(tmp))
     return feats
 
 
