@@ -35,10 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.set_defaults(func=run_retrieve)
 
     v = sub.add_parser("evaluate", help="retrieval (R@1/5/10, mAP@10, median rank), zero-shot top-1/top-5 and "
-                       "CompA scores on a CLAP data dir; writes OUT/metrics.json and OUT/similarity.png")
-    v.add_argument("--model", required=True)
+                       "CompA scores on a CLAP data dir; writes OUT/metrics.json and OUT/similarity.png",
+                       description="Several --model/--out pairs evaluate several models in one pass: the audio is "
+                       "read and framed once and a frozen text tower encodes each caption and prompt once.")
+    v.add_argument("--model", required=True, action="append", help="repeatable, one --out each")
     v.add_argument("--data", required=True)
-    v.add_argument("--out", required=True)
+    v.add_argument("--out", required=True, action="append")
     v.add_argument("--batch-size", type=int, default=32)
     v.add_argument("--text-cache", default=None, help="folder caching the frozen text tower's caption features")
     v.add_argument("--num-threads", type=int, default=0, help="torch threads (0 = torch's default)")
@@ -108,10 +110,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from audiocl.tasks.clap_report import format_metrics
 
+    from audiocl.errors import ConfigError
+    from audiocl.tasks.clap_eval import evaluate_clap_models
+
+    if len(args.model) != len(args.out):
+        raise ConfigError(f"clap evaluate: {len(args.model)} --model but {len(args.out)} --out; give one --out per model")
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    m = _load(args.model).evaluate(args.data, args.out, batch_size=args.batch_size, text_cache_dir=args.text_cache)
-    print(format_metrics(m))
+    models = [_load(ref).model for ref in args.model]
+    results = evaluate_clap_models(models, args.data, args.out, batch_size=args.batch_size,
+                                   text_cache_dir=args.text_cache)
+    for ref, m in zip(args.model, results):
+        if len(results) > 1:
+            print(f"== {ref}")
+        print(format_metrics(m))
     return 0
 
 
