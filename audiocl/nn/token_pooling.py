@@ -44,8 +44,8 @@ class TokenPoolerConfig:
 class TokenStates:
     """Per-token encoder outputs of ``N`` texts as ragged rows: ``values`` ``(sum(lengths), D)`` in text order.
 
-    Indexing with text ids gives the subset (so a cached table is used like a feature matrix), ``padded()``
-    the ``(N, T, D)`` batch for the pooler with ``T`` the longest selected text.
+    Indexing with text ids gives the subset (so a cached table is used like a feature matrix);
+    :meth:`padding_mask` lays the rows out as an ``(N, T)`` batch, ``T`` the longest selected text.
     """
 
     def __init__(self, values: Tensor, lengths: Tensor):
@@ -82,20 +82,20 @@ class TokenStates:
     def detach(self) -> "TokenStates":
         return TokenStates(self.values.detach(), self.lengths)
 
-    def padded(self) -> tuple[Tensor, Tensor]:
-        """``(states (N, T, D), padding (N, T))`` with ``True = padded`` and padded states zero."""
-        n, t = len(self), int(self.lengths.max()) if len(self) else 0
+    def padding_mask(self) -> Tensor:
+        """``(N, T)`` with ``True = padded``; ``x[~mask] = values`` fills a padded ``(N, T, ...)`` batch."""
+        t = int(self.lengths.max()) if len(self) else 0
         device = self.values.device
-        padding = torch.arange(t, device=device)[None, :] >= self.lengths.to(device)[:, None]
-        states = self.values.new_zeros(n, t, self.dim)
-        states[~padding] = self.values
-        return states, padding
+        return torch.arange(t, device=device)[None, :] >= self.lengths.to(device)[:, None]
+
+    def owner(self) -> Tensor:
+        """The text of each row of ``values`` ``(sum(lengths),)`` (for sums over each text's tokens)."""
+        return torch.repeat_interleave(torch.arange(len(self)), self.lengths).to(self.values.device)
 
     def mean(self) -> Tensor:
         """L2-normalised mean over each text's tokens ``(N, D)``: the encoder's own sentence embedding."""
-        owner = torch.repeat_interleave(torch.arange(len(self)), self.lengths).to(self.values.device)
         values = self.values.float()
-        return F.normalize(values.new_zeros(len(self), self.dim).index_add_(0, owner, values), dim=-1)
+        return F.normalize(values.new_zeros(len(self), self.dim).index_add_(0, self.owner(), values), dim=-1)
 
 
 TextFeatures = Union[Tensor, TokenStates]
@@ -146,10 +146,8 @@ class TokenPooler(nn.Module):
         """L2-normalised ``(N, D)`` features of ``tokens`` (ragged token states of ``N`` texts)."""
         values = tokens.values.float()
         n = len(tokens)
-        lengths = tokens.lengths.to(values.device)
-        t = int(tokens.lengths.max())
-        padding = torch.arange(t, device=values.device)[None, :] >= lengths[:, None]
-        keep = ~padding
+        padding = tokens.padding_mask()
+        keep, t = ~padding, padding.shape[1]
         h = values.new_zeros(n, t, self.cfg.width)
         h[keep] = self.down(values)
         h = self.layer(h + sinusoidal_positions(t, self.cfg.width, values.device), src_key_padding_mask=padding)
@@ -157,7 +155,6 @@ class TokenPooler(nn.Module):
         scores[keep] = self.score_state(values).squeeze(-1)
         scores = (scores + self.score_branch(h).squeeze(-1)).masked_fill(padding, float("-inf"))
         weights = torch.softmax(scores, dim=1)
-        owner = torch.repeat_interleave(torch.arange(n, device=values.device), lengths)
-        pooled = values.new_zeros(n, values.shape[1]).index_add_(0, owner, weights[keep][:, None] * values)
+        pooled = values.new_zeros(n, values.shape[1]).index_add_(0, tokens.owner(), weights[keep][:, None] * values)
         pooled = pooled + self.up((weights[..., None] * h).sum(1))
         return F.normalize(pooled, dim=-1)

@@ -60,8 +60,11 @@ def test_token_states_select_pad_and_round_trip():
     sub = tokens[torch.tensor([3, 0])]
     assert sub.lengths.tolist() == [5, 3]
     assert torch.equal(sub.values, torch.cat([tokens.values[11:16], tokens.values[:3]]))
-    states, padding = sub.padded()
-    assert states.shape == (2, 5, DIM) and padding.sum().item() == 2 and (states[1, 3:] == 0).all()
+    padding = sub.padding_mask()
+    assert padding.shape == (2, 5) and padding[1].tolist() == [False] * 3 + [True] * 2 and not padding[0].any()
+    states = torch.zeros(2, 5, DIM)
+    states[~padding] = sub.values
+    assert torch.equal(states[1, :3], tokens.values[:3])
     back = TokenStates.from_padded(states, padding)
     assert torch.equal(back.values, sub.values) and torch.equal(back.lengths, sub.lengths)
     assert torch.equal(tokens[1:3].values, tokens.values[3:11])
