@@ -43,6 +43,7 @@ from audiocl.tasks.base import AudioclTask
 from audiocl.tasks.clap_audio_cache import cached_clip_logmel, chunk_frames
 from audiocl.tasks.clap_data import (CaptionedSet, CaptionPairCollate, CaptionPairDataset, cached_text_features,
                                      text_tower_id)
+from audiocl.tasks.clap_spec_augment import LogMelMaskConfig
 from audiocl.tasks.runner import make_loader, run_training
 from audiocl.tasks.trainer_config import TrainerConfig
 from audiocl.tasks.schedules import ScheduleConfig, build_scheduler
@@ -87,6 +88,8 @@ class CLAPDataConfig:
     :mod:`audiocl.tasks.clap_audio_cache`) instead of reading audio and running the STFT every update."""
     feature_cache_dir: str = ""
     """Where the log-mel cache goes; empty = the experiment dir. Runs on the same data can share one."""
+    spec_augment: LogMelMaskConfig = field(default_factory=LogMelMaskConfig)
+    """Time / frequency masks of the cached training log-mel (needs ``cache_logmel``)."""
 
 
 @dataclass
@@ -294,7 +297,7 @@ def build_task(cfg: CLAPTrainConfig, exp_dir: str | Path) -> CLAPTask:
     dataset = CaptionPairDataset(data, {t: i for i, t in enumerate(texts)}, cfg.model.sample_rate,
                                  cfg.model.chunk_samples, hard_negatives=cfg.objective.hard_negatives,
                                  random_crop=cfg.data.random_crop, logmel=logmel,
-                                 chunk_frames=chunk_frames(cfg.model))
+                                 chunk_frames=chunk_frames(cfg.model), mask=cfg.data.spec_augment)
     bs = min(cfg.data.batch_size, len(data.utts))
     sampler = DurationBucketBatchSampler([1.0] * len(data.utts), float(bs), num_buckets=1, shuffle=True,
                                          seed=cfg.trainer.seed, max_batch_size=bs, drop_last=True,

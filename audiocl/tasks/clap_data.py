@@ -30,6 +30,7 @@ from audiocl.data.audio import read_audio
 from audiocl.data.datadir import DataDir
 from audiocl.data.kaldi_files import read_keyed_file
 from audiocl.errors import AudioReadError, DataDirError
+from audiocl.tasks.clap_spec_augment import LogMelMaskConfig, mask_logmel
 from audiocl.nn.token_pooling import TextFeatures, TokenStates
 
 log = logging.getLogger(__name__)
@@ -161,10 +162,12 @@ class CaptionPairDataset(Dataset):
     and no STFT runs per update."""
 
     def __init__(self, data: CaptionedSet, text_index: dict[str, int], sample_rate: int, chunk_samples: int,
-                 *, hard_negatives: bool, random_crop: bool = True, logmel: Any = None, chunk_frames: int = 0):
+                 *, hard_negatives: bool, random_crop: bool = True, logmel: Any = None, chunk_frames: int = 0,
+                 mask: LogMelMaskConfig | None = None):
         self.data = data
         self.logmel = logmel
         self.chunk_frames = chunk_frames
+        self.mask = mask
         self.text_index = text_index
         self.sample_rate = sample_rate
         self.chunk_samples = chunk_samples
@@ -207,6 +210,8 @@ class CaptionPairDataset(Dataset):
         if feats.shape[0] > self.chunk_frames:
             start = int(rng.integers(0, feats.shape[0] - self.chunk_frames + 1)) if self.random_crop else 0
             feats, valid = feats[start:start + self.chunk_frames], self.chunk_frames
+        if self.mask is not None:
+            feats = mask_logmel(feats, valid, self.mask, rng)
         return {"feats": feats, "frames": min(valid, self.chunk_frames)}
 
 

@@ -12,6 +12,7 @@ from audiocl.models.clap import CLAPConfig, CLAPModel
 from audiocl.nn.audio_cnn import AudioCNNConfig
 from audiocl.tasks import clap_audio_cache as cache
 from audiocl.tasks.clap_data import CaptionedSet, CaptionPairCollate, CaptionPairDataset
+from audiocl.tasks.clap_spec_augment import LogMelMaskConfig, mask_logmel
 
 from .conftest import SR, write_clap_dir
 
@@ -107,3 +108,37 @@ def test_unreadable_clip_is_skipped(tmp_path):
     _, mel_set = _datasets(data, model, logmel)
     batch = CaptionPairCollate(model.cfg.chunk_samples)([mel_set[(i, 0)] for i in range(4)])
     assert batch["num_bad"] == 1 and batch["feats"].shape[0] == 3 and batch["index"].tolist() == [0, 1, 3]
+
+
+def test_spec_augment_masks_bands_of_valid_frames_and_bins():
+    feats = torch.arange(50 * 8, dtype=torch.float32).view(50, 8)
+    off = LogMelMaskConfig()
+    assert mask_logmel(feats, 30, off, np.random.default_rng(0)) is feats
+    cfg = LogMelMaskConfig(time_masks=2, time_width=6, freq_masks=1, freq_width=3)
+    fill = feats[:30].mean()
+    changed_any = False
+    for seed in range(20):
+        out = mask_logmel(feats, 30, cfg, np.random.default_rng(seed))
+        assert torch.equal(out, mask_logmel(feats, 30, cfg, np.random.default_rng(seed)))  # reproducible
+        changed = out != feats
+        assert torch.all(out[changed] == fill)
+        # frames after the clip change only inside a masked mel band (the whole band, every frame)
+        assert torch.equal(changed[30:].any(0), changed[30:].all(0))
+        assert int(changed[:30].all(1).sum()) <= 12 and int(changed.all(0).sum()) <= 3
+        changed_any |= bool(changed.any())
+    assert changed_any and torch.equal(feats, torch.arange(50 * 8, dtype=torch.float32).view(50, 8))
+
+
+def test_masked_items_leave_the_cache_untouched(tmp_path):
+    root = write_clap_dir(tmp_path / "d", num=4)
+    data = CaptionedSet.load(root)
+    model = _model()
+    logmel = cache.compute_clip_logmel(data, model)
+    before = logmel.frames.clone()
+    index = {t: i for i, t in enumerate(data.all_texts())}
+    masked = CaptionPairDataset(data, index, SR, model.cfg.chunk_samples, hard_negatives=False, logmel=logmel,
+                                chunk_frames=cache.chunk_frames(model.cfg),
+                                mask=LogMelMaskConfig(time_masks=2, freq_masks=2))
+    items = [masked[(0, s)]["feats"] for s in range(4)]
+    assert torch.equal(logmel.frames, before)
+    assert any(not torch.equal(items[0], it) for it in items[1:])
