@@ -7,7 +7,7 @@ and the optimizer step. The CNN's forward and backward per block come from a sep
 block alone on the shapes the model sees (same batch, train mode).
 
 Evaluation: the phases of ``CLAP.from_pretrained(...).evaluate(...)`` on one release, timed the same way
-(model load, test audio reading, audio embedding, caption features, zero-shot prompts, CompA, the PNG).
+(model load, test audio reading, log-mel, audio towers, caption features, zero-shot prompts, CompA, the PNG).
 
     python benchmarks/profile_clap.py --data egs/mini_clap/data --config egs/mini_clap/conf/train.yaml \
         --text-cache egs/mini_clap/exp/clap/text_cache --release egs/mini_clap/exp/clap/infonce_hn/seed1/release
@@ -117,7 +117,7 @@ def profile_evaluation(args: argparse.Namespace) -> None:
     with timed("load release"):
         model = CLAP.from_pretrained(args.release)
     _wrap(ev, "read_audio", "read test audio")
-    _wrap(ev, "embed_clips", "embed audio (CNN)")
+    _wrap(ev, "embed_files_models", "audio total")
     _wrap(ev, "embed_captions", "caption features + projection")
     _wrap(ev, "_zero_shot", "zero-shot (prompts through MiniLM)")
     _wrap(ev, "_compa", "CompA (captions through MiniLM)")
@@ -126,6 +126,7 @@ def profile_evaluation(args: argparse.Namespace) -> None:
         model.evaluate(str(Path(args.data) / "test"), out, text_cache_dir=args.text_cache)
     rows = dict(TIMES)
     total = rows.pop("evaluate total")
+    rows["audio towers (CNN, projection)"] = rows.pop("audio total") - rows["read test audio"] - rows.get("log-mel", 0)
     rows["rest (metrics, JSON, data dir)"] = total - sum(v for k, v in rows.items() if k != "load release")
     print("\n### One `clap evaluate` run (1 thread)\n\n| phase | s |\n|---|---|")
     for k, v in rows.items():
