@@ -38,7 +38,7 @@ class AudioCNNConfig:
     first_block_convs: int = 2
     """3x3 convolutions of the first block (1 or 2; later blocks have 2). The first block runs at the full
     frame and mel resolution with few channels, so its second convolution, batch norm and ReLU are memory-bound
-    and cost about a third of a CPU training update; 1 drops them (a cheaper layout for CPU budgets)."""
+    and cost about a quarter of a CPU training update; 1 drops them (a cheaper layout for CPU budgets)."""
     time_segments: int = 1
     """1: mean + max over time (PANNs); S > 1: also the mean of each of S consecutive equal parts of the
     clip, concatenated in time order (output width ``channels[-1] * (1 + S)``)."""

@@ -4,7 +4,7 @@
 # labels; the test split holds out event combinations and caption templates). Usage (from anywhere):
 #   bash egs/mini_clap/run.sh                          # data, training (3 seeds), evaluation, RESULTS.md
 #   bash egs/mini_clap/run.sh --stage 8 --stop-stage 8 # the objective comparison table (longer)
-#   bash egs/mini_clap/run.sh --clap-opts 'trainer.max_steps=600' --force true --stage 3
+#   bash egs/mini_clap/run.sh --clap-opts 'trainer.max_steps=1200' --force true --stage 3
 #
 # The stages are the shared template's (recipes/template.sh, same numbers and bookkeeping) with CLAP stage
 # files from local/clap_stages/: 1 data (the shared stage), 3 train + export, 5 evaluate, 7 RESULTS.md,
