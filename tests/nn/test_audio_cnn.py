@@ -49,3 +49,18 @@ def test_time_segments_tell_event_order_apart_where_mean_and_max_cannot():
 def test_time_segments_must_be_positive():
     with pytest.raises(ConfigError, match="time_segments"):
         AudioCNN(16, AudioCNNConfig(time_segments=0))
+
+
+def test_one_first_block_convolution_keeps_later_blocks_and_default_weights_names():
+    default = AudioCNN(16, AudioCNNConfig(channels=[8, 16]))
+    cheap = AudioCNN(16, AudioCNNConfig(channels=[8, 16], first_block_convs=1))
+    convs = [[m for m in b.modules() if isinstance(m, torch.nn.Conv2d)] for b in cheap.blocks]
+    assert [len(c) for c in convs] == [1, 2] and convs[0][0].in_channels == 1
+    # the default layout keeps the parameter names of existing releases; the cheap one drops block 1's second conv
+    assert "blocks.0.net.3.weight" in default.state_dict() and "blocks.0.net.4.running_mean" in default.state_dict()
+    assert set(cheap.state_dict()) < set(default.state_dict())
+    assert sum(p.numel() for p in cheap.parameters()) == sum(p.numel() for p in default.parameters()) - 8 * 8 * 9 - 16
+    feats, pad = torch.randn(2, 40, 16), torch.zeros(2, 40, dtype=torch.bool)
+    assert cheap.eval()(feats, pad).shape == default.eval()(feats, pad).shape == (2, 16)
+    with pytest.raises(ConfigError, match="first_block_convs"):
+        AudioCNN(16, AudioCNNConfig(first_block_convs=3))
