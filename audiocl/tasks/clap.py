@@ -306,17 +306,23 @@ def build_task(cfg: CLAPTrainConfig, exp_dir: str | Path) -> CLAPTask:
     return CLAPTask(cfg, model, texts, feats, loader, len(data.utts))
 
 
+def _seeded_start(cfg: CLAPTrainConfig) -> None:
+    """Threads and every RNG from ``trainer.seed``, before any weight is drawn: the same seed then gives the
+    same initial model in training and in :func:`init_release` (the untrained baseline is that start)."""
+    import lightning.pytorch as pl
+
+    if cfg.trainer.num_threads > 0:
+        torch.set_num_threads(cfg.trainer.num_threads)
+    pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+
+
 def init_release(cfg: CLAPTrainConfig, exp_dir: str | Path) -> Path:
     """The untrained baseline: the model as initialised with ``trainer.seed``, saved as ``exp_dir/release``.
     With ``data.train_dir`` set it also fills the text-feature and log-mel caches, so parallel runs sharing
     ``data.text_cache_dir`` / ``data.feature_cache_dir`` find them ready instead of each computing them."""
-    import lightning.pytorch as pl
-
     from audiocl.config import save_config
 
-    if cfg.trainer.num_threads > 0:
-        torch.set_num_threads(cfg.trainer.num_threads)
-    pl.seed_everything(cfg.trainer.seed, verbose=False)
+    _seeded_start(cfg)
     model = init_upstream_tower(cfg)
     Path(exp_dir).mkdir(parents=True, exist_ok=True)
     save_config(cfg, Path(exp_dir) / "config.yaml")
@@ -332,8 +338,7 @@ def init_release(cfg: CLAPTrainConfig, exp_dir: str | Path) -> Path:
 
 def run_clap_training(cfg: CLAPTrainConfig, exp_dir: str | Path) -> dict[str, Any]:
     """Train under ``exp_dir`` (resumable), then write the release to ``exp_dir/release``."""
-    if cfg.trainer.num_threads > 0:
-        torch.set_num_threads(cfg.trainer.num_threads)
+    _seeded_start(cfg)
     task = build_task(cfg, exp_dir)
     metrics = run_training(task, cfg.trainer, exp_dir, config=cfg, title=f"CLAP ({cfg.objective.name})")
     if metrics:

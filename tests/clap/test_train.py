@@ -150,3 +150,30 @@ def test_self_supervised_upstream_initialises_the_audio_tower(clap_dir, tmp_path
     assert clap.model.cfg.audio_tower == "upstream"
     e = clap.get_audio_embedding_from_filelist(sorted((clap_dir / "wav").glob("*.wav"))[:2])
     assert e.shape == (2, 32) and torch.isfinite(torch.as_tensor(e)).all()
+
+
+def test_same_seed_same_run_and_the_untrained_baseline_is_its_start(clap_dir, tmp_path):
+    """Weights are drawn after seeding: two runs of one seed give identical releases; a run whose updates
+    change nothing (learning rate 0) keeps exactly the parameters of that seed's untrained baseline, and
+    another seed starts elsewhere."""
+    from safetensors.torch import load_file
+
+    from audiocl.tasks.clap import init_release
+
+    def weights(path):
+        return load_file(str(path / "model.safetensors"))
+
+    a = run_clap_training(_cfg(clap_dir, "trainer.max_steps=4"), tmp_path / "a")
+    b = run_clap_training(_cfg(clap_dir, "trainer.max_steps=4"), tmp_path / "b")
+    assert a["last_logged_loss"] == b["last_logged_loss"]
+    wa, wb = weights(tmp_path / "a" / "release"), weights(tmp_path / "b" / "release")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+    frozen = _cfg(clap_dir, "trainer.max_steps=2", "optim.lr=0.0")
+    run_clap_training(frozen, tmp_path / "lr0")
+    base = weights(init_release(frozen, tmp_path / "untrained"))
+    kept = weights(tmp_path / "lr0" / "release")
+    params = {n for n, _ in CLAPModel(frozen.model).named_parameters()}  # batch-norm statistics do move
+    assert params and all(torch.equal(base[k], kept[k]) for k in params)
+    other = weights(init_release(_cfg(clap_dir, "trainer.seed=2"), tmp_path / "untrained2"))
+    assert any(not torch.equal(base[k], other[k]) for k in params)
