@@ -162,7 +162,10 @@ def main(argv=None) -> int:
     head = (f"device=cpu x{args.threads} threads, batch={args.batch_size} x <= {args.seconds}s, torch {torch.__version__}; "
             f"median of {args.steps} timed steps per model; one 398x768 @ 768x3072 product: "
             f"{gemm_rate():.1f} GFLOP/s")
-    out = [head, ""]
+    out = ["# wav2vec 2.0 pre-training step: product FLOPs and the rate they run at, audiocl vs HF transformers", "",
+           "Produced by `benchmarks/pretrain_flops.py` (see its docstring for what is counted):", "",
+           "    python benchmarks/pretrain_flops.py " + " ".join(argv if argv is not None else sys.argv[1:]), "",
+           head, ""]
     for preset in args.presets:
         out += [table(run_preset(preset, args)), ""]
         print("\n".join(out[-2:]), flush=True)
