@@ -30,7 +30,7 @@ from torch import Tensor
 from audiocl.data.audio import is_ark, is_pipe, read_audio
 from audiocl.errors import AudioReadError
 from audiocl.models.clap import CLAPConfig, CLAPModel
-from audiocl.tasks.clap_data import CaptionedSet
+from audiocl.tasks.clap_data import CaptionedSet, cached_tensors
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +95,11 @@ def compute_clip_logmel(data: CaptionedSet, model: CLAPModel) -> ClipLogMel:
 def cached_clip_logmel(data: CaptionedSet, model: CLAPModel, cache_dir: str | Path | None) -> ClipLogMel:
     """:func:`compute_clip_logmel`, read from / written to ``cache_dir`` when given (one safetensors file per
     key, written atomically, so parallel runs sharing the folder never read a partial file)."""
-    from safetensors.torch import load_file, save_file
-
-    from audiocl.utils.io import atomic_path
+    def compute() -> dict[str, Tensor]:
+        feats = compute_clip_logmel(data, model)
+        log.info("computed the log-mel of %d clips", len(data.utts))
+        return {"frames": feats.frames, "offsets": feats.offsets, "valid": feats.valid}
 
     path = Path(cache_dir) / f"logmel_{logmel_cache_key(data, model.cfg)}.safetensors" if cache_dir else None
-    if path is not None and path.is_file():
-        d = load_file(str(path))
-        return ClipLogMel(d["frames"], d["offsets"], d["valid"])
-    feats = compute_clip_logmel(data, model)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            save_file({"frames": feats.frames, "offsets": feats.offsets, "valid": feats.valid}, str(tmp))
-        log.info("cached the log-mel of %d clips in %s", len(data.utts), path)
-    return feats
+    d = cached_tensors(path, compute)
+    return ClipLogMel(d["frames"], d["offsets"], d["valid"])

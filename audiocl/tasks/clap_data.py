@@ -124,33 +124,38 @@ def text_cache_key(texts: Sequence[str], tower_id: str) -> str:
     return h.hexdigest()[:16]
 
 
+def cached_tensors(path: Path | None, compute: Callable[[], dict[str, Tensor]]) -> dict[str, Tensor]:
+    """``compute()``'s tensors, read from the safetensors file ``path`` when it exists, else computed and
+    written there atomically (runs sharing a cache folder never read a partial file); ``None``: no cache."""
+    from safetensors.torch import load_file, save_file
+
+    from audiocl.utils.io import atomic_path
+
+    if path is not None and path.is_file():
+        return load_file(str(path))
+    tensors = compute()
+    if path is not None:
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp))
+    return tensors
+
+
 def cached_text_features(texts: Sequence[str], encode: Callable[[list[str]], TextFeatures],
                          cache_dir: str | Path | None, tower_id: str) -> TextFeatures:
     """Frozen-tower features of ``texts``, read from / written to ``cache_dir`` when given (one safetensors
     file per text table and tower, so a resumed or repeated run skips the encoder): sentence embeddings
     ``(N, D)`` in float32, or token states (ragged, in the dtype ``encode`` gives, float16 for a frozen
     CLAP tower) when ``encode`` returns :class:`TokenStates`."""
-    from safetensors.torch import load_file, save_file
-
-    from audiocl.utils.io import atomic_path
+    def compute() -> dict[str, Tensor]:
+        with torch.no_grad():
+            feats = encode(list(texts))
+        if isinstance(feats, TokenStates):
+            return {"token_states": feats.values.detach().cpu().contiguous(), "lengths": feats.lengths.cpu()}
+        return {"features": feats.detach().cpu().float().contiguous()}
 
     path = Path(cache_dir) / f"text_features_{text_cache_key(texts, tower_id)}.safetensors" if cache_dir else None
-    if path is not None and path.is_file():
-        saved = load_file(str(path))
-        return TokenStates(saved["token_states"], saved["lengths"]) if "token_states" in saved else saved["features"]
-    with torch.no_grad():
-        feats = encode(list(texts))
-    if isinstance(feats, TokenStates):
-        feats = TokenStates(feats.values.detach().cpu().contiguous(), feats.lengths.cpu())
-        tensors = {"token_states": feats.values, "lengths": feats.lengths}
-    else:
-        feats = feats.detach().cpu().float().contiguous()
-        tensors = {"features": feats}
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp))
-    return feats
+    saved = cached_tensors(path, compute)
+    return TokenStates(saved["token_states"], saved["lengths"]) if "token_states" in saved else saved["features"]
 
 
 class CaptionPairDataset(Dataset):
