@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiocl.nn.grouped_conv import grouped_conv1d
+
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention through SDPA; ``key_padding_mask`` is ``(B, T)`` bool, True = padded."""
@@ -157,8 +159,8 @@ class ConvPositionalEmbedding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, T, C) -> (B, T, C)`` positional term (to be added to ``x``)."""
-        y = F.conv1d(x.transpose(1, 2), self.weight().to(x.dtype), self.bias.to(x.dtype),
-                     padding=self.kernel_size // 2, groups=self.groups)
+        y = grouped_conv1d(x.transpose(1, 2), self.weight().to(x.dtype), self.bias.to(x.dtype),
+                           self.kernel_size // 2, self.groups)
         if self.kernel_size % 2 == 0:
             y = y[:, :, :-1]
         return F.gelu(y).transpose(1, 2)

@@ -15,23 +15,15 @@ from audiocl.nn.strided_conv import strided_conv1d_tm
     (4, 3, 2, 3, 0, False),    # kernel shorter than stride (gaps between windows)
     (3, 2, 3, 1, 0, True),     # stride 1: one view per tap
 ])
-def test_matches_conv1d(c_in, c_out, k, s, p, bias):
+def test_matches_conv1d(c_in, c_out, k, s, p, bias, assert_same_value_and_grads):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 41, c_in, generator=g, dtype=torch.float64)
     w = torch.randn(c_out, c_in, k, generator=g, dtype=torch.float64)
     b = torch.randn(c_out, generator=g, dtype=torch.float64) if bias else None
-    ins = [t.clone().requires_grad_() for t in (x, w) + ((b,) if bias else ())]
-    ref_ins = [t.clone().requires_grad_() for t in (x, w) + ((b,) if bias else ())]
-    y = strided_conv1d_tm(ins[0], ins[1], ins[2] if bias else None, s, p)
-    y_ref = F.conv1d(ref_ins[0].transpose(1, 2), ref_ins[1], ref_ins[2] if bias else None, stride=s,
-                     padding=p).transpose(1, 2)
-    assert y.shape == y_ref.shape
-    torch.testing.assert_close(y, y_ref)
-    up = torch.randn(y.shape, generator=g, dtype=torch.float64)
-    (y * up).sum().backward()
-    (y_ref * up).sum().backward()
-    for a, r in zip(ins, ref_ins):
-        torch.testing.assert_close(a.grad, r.grad)
+    assert_same_value_and_grads(
+        lambda x, w, b: strided_conv1d_tm(x, w, b, s, p),
+        lambda x, w, b: F.conv1d(x.transpose(1, 2), w, b, stride=s, padding=p).transpose(1, 2),
+        [x, w, b], g)
 
 
 def test_frozen_input_gets_no_gradient_and_autocast_runs_in_low_precision():
