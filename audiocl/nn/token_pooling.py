@@ -1,9 +1,10 @@
 """A trainable, order-aware pooling of a frozen text encoder's token states.
 
-Why: the mean of all-MiniLM-L6-v2's token states (its sentence embedding) is nearly blind to word order
-(an order-swapped caption lands closer to the original than a paraphrase does), so nothing trained on top
-of the pooled vector can tell "A, then B" from "B, then A". Fine-tuning the encoder sees order but costs
-far more than a small model's training budget. This module keeps the encoder frozen and replaces only the
+Why: in the mean of all-MiniLM-L6-v2's token states (its sentence embedding) an order-swapped caption lands
+closer to the original than a paraphrase does: word order is a small direction of the pooled vector (a
+linear reader still recovers which event a caption mentions first, see
+``docs/experiments/clap-order-and-family.md``). Fine-tuning the encoder sees order directly but costs far
+more than a small model's training budget. This module keeps the encoder frozen and replaces only the
 pooling: the token states go through a narrow residual branch (down-projection, sinusoidal positions,
 one pre-norm transformer layer, up-projection) and are then pooled with learned attention weights.
 
