@@ -25,7 +25,7 @@ caption's joiner names the later event first (``"{1}, coming after {0}"``: held 
 every test joiner) or the earlier one.
 
     python benchmarks/clap_order_probe.py hard-negatives --data egs/mini_clap/data \
-        --release egs/mini_clap/exp/clap/infonce_hn/seed1/release
+        --release egs/mini_clap/exp/clap/infonce/seed1/release
     python benchmarks/clap_order_probe.py text --data egs/mini_clap/data --reader linear pooler
     python benchmarks/clap_order_probe.py text --data egs/mini_clap/data --reader finetune --steps 800 --lr 1e-4
 """

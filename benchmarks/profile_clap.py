@@ -10,7 +10,7 @@ Evaluation: the phases of ``CLAP.from_pretrained(...).evaluate(...)`` on one rel
 (model load, test audio reading, log-mel, audio towers, caption features, zero-shot prompts, CompA, the PNG).
 
     python benchmarks/profile_clap.py --data egs/mini_clap/data --config egs/mini_clap/conf/train.yaml \
-        --text-cache egs/mini_clap/exp/clap/text_cache --release egs/mini_clap/exp/clap/infonce_hn/seed1/release
+        --text-cache egs/mini_clap/exp/clap/text_cache --release egs/mini_clap/exp/clap/infonce/seed1/release
 
 No assertions on time; the numbers depend on the machine and its load.
 """

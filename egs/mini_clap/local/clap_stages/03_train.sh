@@ -7,7 +7,7 @@
 
 knob clap_config conf/train.yaml "CLAP training YAML (model, objective, optimiser, steps)"
 knob clap_opts "" "more key=value overrides for every CLAP run, e.g. 'trainer.max_steps=600'"
-knob clap_tag infonce_hn "the main configuration: an objective name, '_hn' = with compositional hard negatives"
+knob clap_tag infonce "the main configuration: an objective name, '_hn' = with compositional hard negatives"
 knob clap_num_seeds 3 "seeds (1..N) of every configuration"
 knob clap_exp '$expdir/clap' "CLAP experiments: CLAP_EXP/<tag>/seed<N>"
 
