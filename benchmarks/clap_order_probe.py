@@ -42,16 +42,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiocl.data.kaldi_files import read_keyed_file
+from audiocl.tasks.clap_data import read_jsonl
+
 
 def read_kaldi_map(path: Path) -> dict[str, str]:
-    rows = (line.rstrip("\n").split(" ", 1) for line in path.open(encoding="utf-8") if line.strip())
-    return {utt: rest for utt, rest in rows}
+    return read_keyed_file(path, allow_empty_value=True).entries
 
 
 def read_hard_negatives(data_dir: Path) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = defaultdict(list)
-    for line in (data_dir / "hard_negatives.jsonl").open(encoding="utf-8"):
-        row = json.loads(line)
+    for row in read_jsonl(data_dir / "hard_negatives.jsonl"):
         out[row["utt"]].append(row)
     return out
 
