@@ -12,9 +12,10 @@ general scores high on ``train`` and near 50 on ``test``.
 task: name the kind of the first event (instrument, percussion, noise, ...) of a two-event sequence caption
 whose events are of different kinds; the training examples are the ``train`` split's captions and their
 order-swapped hard negatives (whose first event is the other one), the test examples the ``test`` split's.
-Three readers of the frozen all-MiniLM-L6-v2, from cheapest to most expressive:
+Readers of all-MiniLM-L6-v2, from cheapest to most expressive:
 
-- ``linear``: logistic regression on the L2-normalised sentence embedding (what CLAP's projection sees);
+- ``linear``: logistic regression on the frozen, L2-normalised sentence embedding (what CLAP's projection
+  sees); ``mlp``: one hidden layer of 512 on the same embedding;
 - ``pooler``: ``audiocl.nn.token_pooling.TokenPooler`` (``model.text.pooling=attention``) on the frozen
   token states, plus a linear head;
 - ``finetune``: MiniLM itself fine-tuned with a linear head on its mean-pooled output.
@@ -28,6 +29,13 @@ every test joiner) or the earlier one.
         --release egs/mini_clap/exp/clap/infonce/seed1/release
     python benchmarks/clap_order_probe.py text --data egs/mini_clap/data --reader linear pooler
     python benchmarks/clap_order_probe.py text --data egs/mini_clap/data --reader finetune --steps 800 --lr 1e-4
+
+``text --train-joiners SET`` needs no prepared data: it plans the corpus's scenes (``plan_split``, captions only,
+every caption of a clip) and captions the training scenes' two-event sequences with another set of joiners
+(``TRAIN_JOINER_SETS``), to ask which training phrasings would let a reader read the held-out test joiners:
+
+    python benchmarks/clap_order_probe.py text --train-joiners varied --reader linear mlp pooler
+    python benchmarks/clap_order_probe.py text --train-joiners varied --reader finetune --steps 800
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +51,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiocl.corpora.scene_captions import JOINERS, captions_of, hard_negatives
+from audiocl.corpora.scene_plan import plan_split
 from audiocl.data.kaldi_files import read_keyed_file
 from audiocl.tasks.clap_data import read_jsonl
 
@@ -86,32 +97,91 @@ def hard_negative_accuracy(release: str, data_dir: Path, limit: int | None) -> d
 
 @dataclass
 class OrderExamples:
-    """Captions of two-event sequences with events of different kinds, and their order-swapped versions."""
+    """Captions of two-event sequences with events of different kinds, their order-swapped versions, and
+    whether each caption's joiner names the later event first."""
 
     captions: list[str]
     swapped: list[str]
     first: list[str]
     second: list[str]
+    later_first: list[bool]
+
+    def add(self, caption: str, swapped: str, first: str, second: str, later_first: bool) -> None:
+        for field, value in zip((self.captions, self.swapped, self.first, self.second, self.later_first),
+                                (caption, swapped, first, second, later_first)):
+            field.append(value)
 
     @property
     def reversed_joiner(self) -> np.ndarray:
-        return np.array([names_later_first(c) for c in self.captions])
+        return np.array(self.later_first, dtype=bool)
+
+
+def _differ_in_kind(kinds: list[str]) -> bool:
+    return len(kinds) == 2 and kinds[0] != kinds[1]
 
 
 def order_examples(data_dir: Path) -> OrderExamples:
+    """From a prepared data dir: each clip's first caption (``text``) and its order-swapped hard negative."""
     text = read_kaldi_map(data_dir / "text")
     labels = {u: json.loads(v) for u, v in read_kaldi_map(data_dir / "utt2labels").items()}
-    ex = OrderExamples([], [], [], [])
+    ex = OrderExamples([], [], [], [], [])
     for utt, rows in read_hard_negatives(data_dir).items():
-        events = labels[utt]["events"]
-        if labels[utt]["relation"] != "sequence" or len(events) != 2 or events[0]["kind"] == events[1]["kind"]:
+        kinds = [e["kind"] for e in labels[utt]["events"]]
+        if labels[utt]["relation"] != "sequence" or not _differ_in_kind(kinds):
             continue
         for row in rows:
             if row["kind"] == "order":
-                ex.captions.append(text[utt])
-                ex.swapped.append(row["caption"])
-                ex.first.append(events[0]["kind"])
-                ex.second.append(events[1]["kind"])
+                ex.add(text[utt], row["caption"], kinds[0], kinds[1], names_later_first(text[utt]))
+    return ex
+
+
+# two-event sequence joiners for training, to ask which training phrasings let a text reader read the test
+# split's held-out joiners ("{0}, and afterwards {1}" names the earlier event first, "{1}, coming after {0}"
+# the later one). "corpus": the corpus's own; "balanced": as many later-first as earlier-first joiners,
+# "after" and "before" each used in both mention orders; "varied": four more of each kind.
+TRAIN_JOINER_SETS: dict[str, list[str]] = {
+    "corpus": list(JOINERS["sequence2"]["train"]),
+    "balanced": ["{0}, then {1}", "{0}, followed by {1}", "first {0}, and then {1}", "after {0}, {1}",
+                 "{1} after {0}", "{1}, which follows {0}", "{1}, preceded by {0}", "before {1}, {0}"],
+    "varied": ["{0}, then {1}", "{0}, followed by {1}", "first {0}, and then {1}", "after {0}, {1}",
+               "{0}; after it, {1}", "{0} before {1}",
+               "{1} after {0}", "{1}, preceded by {0}", "before {1}, {0}", "{1}, which follows {0}",
+               "{1}, but before it {0}", "{1}, once {0} has ended"],
+}
+
+
+def joiner_names_later_first(joiner: str) -> bool:
+    return joiner.index("{1}") < joiner.index("{0}")
+
+
+@contextmanager
+def sequence2_train_joiners(templates: list[str]):
+    """Caption training scenes with ``templates`` instead of the corpus's two-event sequence joiners (the
+    corpus module's table is swapped for the duration and restored)."""
+    table = JOINERS["sequence2"]
+    saved = table["train"]
+    table["train"] = list(templates)
+    try:
+        yield
+    finally:
+        table["train"] = saved
+
+
+def planned_order_examples(split: str, num: int, corpus_seed: int, joiner_set: str) -> OrderExamples:
+    """Captions only, no audio: the scenes ``prepare-mini-clap`` plans for ``split`` (same seed and size give
+    the same scenes), with every one of a clip's captions and its order-swapped hard negative; training
+    captions use the joiners of ``TRAIN_JOINER_SETS[joiner_set]``."""
+    ex = OrderExamples([], [], [], [], [])
+    with sequence2_train_joiners(TRAIN_JOINER_SETS[joiner_set]):
+        for scene in plan_split(split, num, corpus_seed):
+            kinds = [e.kind for e in scene.timeline()]
+            if scene.relation != "sequence" or not _differ_in_kind(kinds):
+                continue
+            captions, styles = captions_of(scene)
+            for caption, style in zip(captions, styles):
+                for row in hard_negatives(scene, style):
+                    if row["kind"] == "order":
+                        ex.add(caption, row["caption"], kinds[0], kinds[1], joiner_names_later_first(style.joiner))
     return ex
 
 
@@ -126,12 +196,12 @@ def probe_report(p_own: np.ndarray, p_swapped: np.ndarray, first: np.ndarray, re
             "later-first captions": float(rev.sum()), "earlier-first captions": float((~rev).sum())}
 
 
-def text_probe(data: Path, reader: str, seed: int, steps: int, lr: float) -> dict[str, float]:
+def text_probe(train: OrderExamples, test: OrderExamples, reader: str, seed: int, steps: int,
+               lr: float) -> dict[str, float]:
     from audiocl.nn.text_tower import SentenceEncoder, TextTowerConfig
     from audiocl.nn.token_pooling import TokenPooler, TokenPoolerConfig, TokenStates
 
     torch.manual_seed(seed)
-    train, test = order_examples(data / "train"), order_examples(data / "test")
     kinds = sorted(set(train.first + train.second + test.first + test.second))
     index = {k: i for i, k in enumerate(kinds)}
     x_train = train.captions + train.swapped
@@ -147,13 +217,15 @@ def text_probe(data: Path, reader: str, seed: int, steps: int, lr: float) -> dic
             parts.append(enc.token_states(tok["input_ids"], tok["attention_mask"]))
         return TokenStates.cat(parts)
 
-    if reader == "linear":
+    if reader in ("linear", "mlp"):
         from sklearn.linear_model import LogisticRegression
+        from sklearn.neural_network import MLPClassifier
 
         with torch.no_grad():
             emb = lambda texts: F.normalize(enc.encode(texts), dim=-1).numpy()  # noqa: E731
             x_tr, own, swp = emb(x_train), emb(test.captions), emb(test.swapped)
-        clf = LogisticRegression(C=10.0, max_iter=5000).fit(x_tr, y_train.numpy())
+        clf = (LogisticRegression(C=10.0, max_iter=5000) if reader == "linear"
+               else MLPClassifier((512,), max_iter=2000, random_state=seed)).fit(x_tr, y_train.numpy())
         return probe_report(clf.predict_proba(own), clf.predict_proba(swp), first_test, rev,
                             clf.score(x_tr, y_train.numpy()))
 
@@ -202,8 +274,16 @@ def main(argv=None) -> int:
     h.add_argument("--splits", nargs="+", default=["train", "test"])
     h.add_argument("--limit", type=int, default=400, help="clips per split")
     t = sub.add_parser("text")
-    t.add_argument("--data", type=Path, required=True)
-    t.add_argument("--reader", nargs="+", default=["linear", "pooler"], choices=["linear", "pooler", "finetune"])
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="a prepared mini_clap data dir (each clip's first caption)")
+    src.add_argument("--train-joiners", choices=sorted(TRAIN_JOINER_SETS),
+                     help="no data dir: plan the corpus's scenes and caption them (all captions of a clip), "
+                          "training captions with these two-event sequence joiners")
+    t.add_argument("--num-train", type=int, default=1000, help="with --train-joiners: training scenes")
+    t.add_argument("--num-test", type=int, default=400, help="with --train-joiners: test scenes")
+    t.add_argument("--corpus-seed", type=int, default=0, help="with --train-joiners: the corpus's seed")
+    t.add_argument("--reader", nargs="+", default=["linear", "pooler"],
+                   choices=["linear", "mlp", "pooler", "finetune"])
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--steps", type=int, default=600)
     t.add_argument("--lr", type=float, default=None, help="default 2e-3 (pooler) / 1e-4 (finetune)")
@@ -216,9 +296,14 @@ def main(argv=None) -> int:
             for kind, (n, acc) in sorted(hard_negative_accuracy(args.release, args.data / split, args.limit).items()):
                 print(f"| {split} | {kind} | {n} | {acc:.1f} |")
         return 0
+    if args.data is not None:
+        train, test = order_examples(args.data / "train"), order_examples(args.data / "test")
+    else:
+        train = planned_order_examples("train", args.num_train, args.corpus_seed, args.train_joiners)
+        test = planned_order_examples("test", args.num_test, args.corpus_seed, args.train_joiners)
     for reader in args.reader:
         lr = args.lr if args.lr is not None else {"pooler": 2e-3, "finetune": 1e-4}.get(reader, 0.0)
-        r = text_probe(args.data, reader, args.seed, args.steps, lr)
+        r = text_probe(train, test, reader, args.seed, args.steps, lr)
         print(f"{reader}: train acc {r['train acc']:.1f}, test acc {r['test acc']:.1f}, pairwise {r['pairwise']:.1f} "
               f"(later-first joiner {r['pairwise, later-first joiner']:.1f} on {int(r['later-first captions'])} "
               f"captions, earlier-first {r['pairwise, earlier-first joiners']:.1f} on "
