@@ -43,8 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -100,16 +99,18 @@ class OrderExamples:
     """Captions of two-event sequences with events of different kinds, their order-swapped versions, and
     whether each caption's joiner names the later event first."""
 
-    captions: list[str]
-    swapped: list[str]
-    first: list[str]
-    second: list[str]
-    later_first: list[bool]
+    captions: list[str] = field(default_factory=list)
+    swapped: list[str] = field(default_factory=list)
+    first: list[str] = field(default_factory=list)
+    second: list[str] = field(default_factory=list)
+    later_first: list[bool] = field(default_factory=list)
 
     def add(self, caption: str, swapped: str, first: str, second: str, later_first: bool) -> None:
-        for field, value in zip((self.captions, self.swapped, self.first, self.second, self.later_first),
-                                (caption, swapped, first, second, later_first)):
-            field.append(value)
+        self.captions.append(caption)
+        self.swapped.append(swapped)
+        self.first.append(first)
+        self.second.append(second)
+        self.later_first.append(later_first)
 
     @property
     def reversed_joiner(self) -> np.ndarray:
@@ -124,7 +125,7 @@ def order_examples(data_dir: Path) -> OrderExamples:
     """From a prepared data dir: each clip's first caption (``text``) and its order-swapped hard negative."""
     text = read_kaldi_map(data_dir / "text")
     labels = {u: json.loads(v) for u, v in read_kaldi_map(data_dir / "utt2labels").items()}
-    ex = OrderExamples([], [], [], [], [])
+    ex = OrderExamples()
     for utt, rows in read_hard_negatives(data_dir).items():
         kinds = [e["kind"] for e in labels[utt]["events"]]
         if labels[utt]["relation"] != "sequence" or not _differ_in_kind(kinds):
@@ -138,7 +139,8 @@ def order_examples(data_dir: Path) -> OrderExamples:
 # two-event sequence joiners for training, to ask which training phrasings let a text reader read the test
 # split's held-out joiners ("{0}, and afterwards {1}" names the earlier event first, "{1}, coming after {0}"
 # the later one). "corpus": the corpus's own; "balanced": as many later-first as earlier-first joiners,
-# "after" and "before" each used in both mention orders; "varied": four more of each kind.
+# "after" and "before" each used in both mention orders; "varied": the same and four more, two of each
+# direction (listed in the order the probe's runs drew them from).
 TRAIN_JOINER_SETS: dict[str, list[str]] = {
     "corpus": list(JOINERS["sequence2"]["train"]),
     "balanced": ["{0}, then {1}", "{0}, followed by {1}", "first {0}, and then {1}", "after {0}, {1}",
@@ -154,34 +156,26 @@ def joiner_names_later_first(joiner: str) -> bool:
     return joiner.index("{1}") < joiner.index("{0}")
 
 
-@contextmanager
-def sequence2_train_joiners(templates: list[str]):
-    """Caption training scenes with ``templates`` instead of the corpus's two-event sequence joiners (the
-    corpus module's table is swapped for the duration and restored)."""
-    table = JOINERS["sequence2"]
-    saved = table["train"]
-    table["train"] = list(templates)
-    try:
-        yield
-    finally:
-        table["train"] = saved
+def with_sequence2_train_joiners(templates: list[str]) -> dict[str, dict[str, list[str]]]:
+    """The corpus's joiner table with ``templates`` as the two-event sequence joiners of training."""
+    return {**JOINERS, "sequence2": {**JOINERS["sequence2"], "train": list(templates)}}
 
 
 def planned_order_examples(split: str, num: int, corpus_seed: int, joiner_set: str) -> OrderExamples:
     """Captions only, no audio: the scenes ``prepare-mini-clap`` plans for ``split`` (same seed and size give
     the same scenes), with every one of a clip's captions and its order-swapped hard negative; training
     captions use the joiners of ``TRAIN_JOINER_SETS[joiner_set]``."""
-    ex = OrderExamples([], [], [], [], [])
-    with sequence2_train_joiners(TRAIN_JOINER_SETS[joiner_set]):
-        for scene in plan_split(split, num, corpus_seed):
-            kinds = [e.kind for e in scene.timeline()]
-            if scene.relation != "sequence" or not _differ_in_kind(kinds):
-                continue
-            captions, styles = captions_of(scene)
-            for caption, style in zip(captions, styles):
-                for row in hard_negatives(scene, style):
-                    if row["kind"] == "order":
-                        ex.add(caption, row["caption"], kinds[0], kinds[1], joiner_names_later_first(style.joiner))
+    ex = OrderExamples()
+    joiners_table = with_sequence2_train_joiners(TRAIN_JOINER_SETS[joiner_set])
+    for scene in plan_split(split, num, corpus_seed):
+        kinds = [e.kind for e in scene.timeline()]
+        if scene.relation != "sequence" or not _differ_in_kind(kinds):
+            continue
+        captions, styles = captions_of(scene, joiners_table=joiners_table)
+        for caption, style in zip(captions, styles):
+            for row in hard_negatives(scene, style):
+                if row["kind"] == "order":
+                    ex.add(caption, row["caption"], kinds[0], kinds[1], joiner_names_later_first(style.joiner))
     return ex
 
 

@@ -149,9 +149,11 @@ def _templates(table: dict[str, list[str]], split: str) -> list[str]:
     return table.get(split) or table["train"]
 
 
-def draw_style(scene: Scene, rng: np.random.Generator) -> CaptionStyle:
-    """A random style from the templates of ``scene.split``; draws depend on event kinds only, not facts."""
-    joiners = _templates(JOINERS[joiner_group(scene)], scene.split)
+def draw_style(scene: Scene, rng: np.random.Generator,
+               joiners_table: dict[str, dict[str, list[str]]] = JOINERS) -> CaptionStyle:
+    """A random style from the templates of ``scene.split``; draws depend on event kinds only, not facts.
+    ``joiners_table`` replaces :data:`JOINERS` (a probe captioning the corpus with other joiners)."""
+    joiners = _templates(joiners_table[joiner_group(scene)], scene.split)
     phrases, draws = [], []
     for ev in scene.events:
         pool = _templates(PHRASES[ev.kind], scene.split)
@@ -181,13 +183,14 @@ def render_caption(scene: Scene, style: CaptionStyle) -> str:
     return _AN.sub("an ", text)
 
 
-def captions_of(scene: Scene, num: int = NUM_CAPTIONS) -> tuple[list[str], list[CaptionStyle]]:
+def captions_of(scene: Scene, num: int = NUM_CAPTIONS,
+                joiners_table: dict[str, dict[str, list[str]]] = JOINERS) -> tuple[list[str], list[CaptionStyle]]:
     """``num`` paraphrases (distinct where the templates allow) and their styles; the first is ``text``."""
     rng = np.random.default_rng([scene.caption_seed, 1])
     captions: list[str] = []
     styles: list[CaptionStyle] = []
     for _ in range(num * 8):
-        style = draw_style(scene, rng)
+        style = draw_style(scene, rng, joiners_table)
         caption = render_caption(scene, style)
         if caption not in captions:
             captions.append(caption)
