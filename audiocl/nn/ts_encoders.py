@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audiocl.errors import ConfigError
+from audiocl.nn.same_dilated_conv import same_dilated_conv
 
 
 def empty_steps(x: Tensor) -> Tensor:
@@ -91,12 +92,6 @@ def dilated_conv(conv: nn.Conv1d, h: Tensor) -> Tensor:
     return y + before + after
 
 
-def _conv_stacked(conv: nn.Conv1d, h: Tensor) -> Tensor:
-    """``conv`` on ``(B, C, 1, T)`` as the 2-d convolution it is."""
-    return F.conv2d(h, conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]),
-                    dilation=(1, conv.dilation[0]))
-
-
 class _DilatedBlock(nn.Module):
     def __init__(self, cin: int, cout: int, dilation: int, final: bool):
         super().__init__()
@@ -118,10 +113,10 @@ class _DilatedBlock(nn.Module):
         zero there, as the 'same' padding of that row's length would be, so each row gets what the
         block gives on the row cut to its length."""
         res = h if self.skip is None else F.conv2d(h, self.skip.weight.unsqueeze(2), self.skip.bias)
-        h = _conv_stacked(self.conv1, F.gelu(h))
+        h = same_dilated_conv(F.gelu(h), self.conv1.weight, self.conv1.bias, self.dilation)
         if keep is not None:
             h = h.mul_(keep)  # in place: a convolution's backward needs its input, not its output
-        h = _conv_stacked(self.conv2, F.gelu(h)).add_(res)
+        h = same_dilated_conv(F.gelu(h), self.conv2.weight, self.conv2.bias, self.dilation).add_(res)
         return h if keep is None else h.mul_(keep)
 
     def forward_pointwise(self, h: Tensor) -> Tensor:
