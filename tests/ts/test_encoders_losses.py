@@ -158,6 +158,43 @@ def test_dense_infonce_path_equals_the_masked_path(similarity, unit, alpha, tau)
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("n,tile", [(1, 4), (7, 3), (12, 4), (13, 256)])
+def test_add_transpose_in_place_is_g_plus_its_transpose(n, tile):
+    """Tiles that do not divide ``N``, one tile, and a single element."""
+    from audiocl.losses.ts_hierarchical import _add_transpose_
+
+    g = torch.randn(3, n, n)
+    want = g + g.transpose(1, 2)
+    got = _add_transpose_(g, tile)
+    assert got.data_ptr() == g.data_ptr()
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("n,tile", [(5, 8), (8, 8), (13, 4), (12, 4)])
+def test_gram_by_tiles_is_z_times_z_transposed(n, tile):
+    from audiocl.losses.ts_hierarchical import _gram
+
+    z = torch.randn(3, n, 5, dtype=torch.float64)
+    torch.testing.assert_close(_gram(z, tile), z @ z.transpose(1, 2))
+
+
+def test_dense_infonce_path_on_a_long_crop_and_no_second_backward():
+    """A crop long enough that the temporal Gram matrix spans several tiles (2 x 150 steps) gives the
+    masked path's loss and gradients; the backward reuses the forward's buffer in place, so asking for
+    it twice through one graph raises instead of returning a wrong gradient."""
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(3, 150, 8, requires_grad=True), torch.randn(3, 150, 8, requires_grad=True)
+    dense = hierarchical_contrastive_loss(z1, z2)
+    masked = hierarchical_contrastive_loss(z1, z2, with_logs=True)
+    torch.testing.assert_close(dense.per_sample, masked.per_sample, rtol=1e-5, atol=1e-5)
+    g_dense = torch.autograd.grad(dense.loss, (z1, z2), retain_graph=True)
+    g_masked = torch.autograd.grad(masked.loss, (z1, z2))
+    for a, b in zip(g_dense, g_masked):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch.autograd.grad(dense.loss, (z1, z2))
+
+
 def test_dilated_conv_past_both_ends_is_the_centre_tap():
     """The encoder's shortcuts (dilation >= length: centre tap only; length / 2 <= dilation < length:
     outer taps only where they read real steps) give the full convolution's output and gradients."""
