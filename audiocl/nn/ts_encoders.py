@@ -70,28 +70,6 @@ class _MaskedInput(nn.Module):
         return h, pad
 
 
-def dilated_conv(conv: nn.Conv1d, h: Tensor) -> Tensor:
-    """``conv(h)`` for a kernel-3 'same' dilated convolution, skipping the taps that only read padding.
-
-    With dilation ``d >= T`` both outer taps of every output step read the zero padding, so only the
-    centre tap contributes: the result is exactly ``conv1d(h, W[:, :, 1:2])``, at a third of the work
-    (and the outer taps get the zero gradient they would get anyway). In TS2Vec's encoder the last
-    block has dilation 1024 and the widest channels, so on series shorter than that this removes
-    most of the encoder's largest layer. With ``T / 2 <= d < T`` each outer tap reads real steps
-    for only ``T - d`` outputs; three pointwise products over just those steps are cheaper than
-    the padded convolution there (below ``T / 2`` the single convolution call is faster)."""
-    d, t = conv.dilation[0], h.shape[-1]
-    if conv.kernel_size[0] != 3 or conv.padding[0] != d or 2 * d < t:
-        return conv(h)
-    w = conv.weight
-    y = F.conv1d(h, w[:, :, 1:2], conv.bias)
-    if d >= t:
-        return y
-    before = F.pad(F.conv1d(h[:, :, : t - d], w[:, :, 0:1]), (d, 0))  # tap at step - d
-    after = F.pad(F.conv1d(h[:, :, d:], w[:, :, 2:3]), (0, d))  # tap at step + d
-    return y + before + after
-
-
 class _DilatedBlock(nn.Module):
     def __init__(self, cin: int, cout: int, dilation: int, final: bool):
         super().__init__()
@@ -100,14 +78,10 @@ class _DilatedBlock(nn.Module):
         self.conv2 = nn.Conv1d(cout, cout, 3, padding=dilation, dilation=dilation)
         self.skip = nn.Conv1d(cin, cout, 1) if (cin != cout or final) else None
 
-    def forward(self, h: Tensor) -> Tensor:  # (B, C, T)
-        res = h if self.skip is None else self.skip(h)
-        h = dilated_conv(self.conv1, F.gelu(h))
-        return dilated_conv(self.conv2, F.gelu(h)) + res
-
-    def forward_stacked(self, h: Tensor, keep: Tensor | None) -> Tensor:
+    def forward(self, h: Tensor, keep: Tensor | None = None) -> Tensor:
         """The block on ``(B, C, 1, T)`` in channels-last memory (each step's channels adjacent, which
-        oneDNN convolves without the reorders a ``(B, C, T)`` tensor costs on every call).
+        oneDNN convolves without the reorders a ``(B, C, T)`` tensor costs on every call, and which the
+        convolutions' backward reads as time-major matrices).
 
         ``keep`` ``(B, 1, 1, T)``, 0 past each row's own length: every convolution's input is then
         zero there, as the 'same' padding of that row's length would be, so each row gets what the
@@ -146,8 +120,10 @@ class DilatedConvEncoder(nn.Module):
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None, timestamp_mask: Tensor | None = None) -> Tensor:
         h, pad = self.input(x, padding_mask, timestamp_mask)
-        z = self.blocks(h.transpose(1, 2)).transpose(1, 2)
-        z = self.dropout(z)
+        h = h.transpose(1, 2).unsqueeze(2)  # (B, C, 1, T), channels-last in memory
+        for block in self.blocks:
+            h = block(h)
+        z = self.dropout(h.squeeze(2).transpose(1, 2))
         return z.masked_fill(pad.unsqueeze(-1), 0.0)
 
     def encode_crops(self, views: list[tuple[Tensor, Tensor | None, Tensor | None]], starts: list[int],
@@ -186,7 +162,7 @@ class DilatedConvEncoder(nn.Module):
         blocks = list(self.blocks)
         i = 0
         while i < len(blocks) and blocks[i].dilation < p:
-            h = blocks[i].forward_stacked(h, keep)
+            h = blocks[i](h, keep)
             i += 1
         parts = h.squeeze(2).split([v[0].shape[0] for v in views])
         h = torch.cat([part[:, :, s: s + length].transpose(1, 2) for part, s in zip(parts, starts)])

@@ -193,20 +193,3 @@ def test_dense_infonce_path_on_a_long_crop_and_no_second_backward():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         torch.autograd.grad(dense.loss, (z1, z2))
-
-
-def test_dilated_conv_past_both_ends_is_the_centre_tap():
-    """The encoder's shortcuts (dilation >= length: centre tap only; length / 2 <= dilation < length:
-    outer taps only where they read real steps) give the full convolution's output and gradients."""
-    from audiocl.nn.ts_encoders import dilated_conv
-
-    torch.manual_seed(0)
-    for d, t in ((16, 16), (16, 30), (16, 40)):  # centre tap only, outer taps on part, the plain convolution
-        conv = torch.nn.Conv1d(4, 5, 3, padding=d, dilation=d)
-        h = torch.randn(2, 4, t)
-        fast = dilated_conv(conv, h)
-        g_fast = torch.autograd.grad(fast.square().sum(), conv.weight)[0]
-        full = conv(h)
-        g_full = torch.autograd.grad(full.square().sum(), conv.weight)[0]
-        torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(g_fast, g_full, rtol=1e-4, atol=1e-4)
