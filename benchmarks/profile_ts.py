@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in profile_dataset(name, args.iters, args.seed, {}, args.repeats, not args.no_phases)]
     table = "\n".join([head, "|" + "---|" * (len(PHASES) + 6), *rows])
     if args.components:
-        chead = ("| view length L | encoder ours | encoder ours, no shortcut | encoder authors' | loss ours "
+        chead = ("| view length L | encoder ours | encoder ours, plain convolutions | encoder authors' | loss ours "
                  "| loss ours, masked path | loss authors' |")
         print(chead)
         crow = components(args.components, n=10)

@@ -152,6 +152,9 @@ def _add_transpose_(g: Tensor, tile: int = 256) -> Tensor:
     return g
 
 
+_EXP_FLOOR = -40.0
+
+
 class _TwoViewInfoNCERows(torch.autograd.Function):
     """InfoNCE per anchor for rows of ``z`` ``(G, 2H, D)`` where every step is valid: anchor ``k``'s
     positive is ``(k + H) mod 2H``, itself excluded. ``(G, 2H)``; the dense form of
@@ -171,7 +174,11 @@ class _TwoViewInfoNCERows(torch.autograd.Function):
         logits.diagonal(0, 1, 2).fill_(float("-inf"))
         pos = torch.cat([logits.diagonal(half, 1, 2), logits.diagonal(-half, 1, 2)], dim=1)
         top = logits.amax(-1, keepdim=True)
-        shifted_exp = logits.sub_(top).exp_()  # in the logits' memory
+        # in the logits' memory; the floor keeps exp's results normal floats: below about -87 they are
+        # subnormal, which the CPU computes about ten times slower, and every term under e^-40 is far
+        # below one rounding step of a row sum that is at least 1 (the row's maximum contributes e^0)
+        shifted_exp = logits.sub_(top).clamp_(min=_EXP_FLOOR).exp_()
+        shifted_exp.diagonal(0, 1, 2).zero_()  # the anchor itself, -inf before the floor
         total = shifted_exp.sum(-1)
         ctx.save_for_backward(z, shifted_exp, total)
         ctx.half, ctx.temperature = half, temperature

@@ -170,6 +170,26 @@ def test_add_transpose_in_place_is_g_plus_its_transpose(n, tile):
     torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
+def test_dense_infonce_path_with_far_apart_logits():
+    """Logits spread over hundreds (unnormalised dot products of long vectors): the dense path's floor on
+    ``logit - row max`` keeps its loss and gradients as close to a float64 computation as without it."""
+    torch.manual_seed(1)
+    z1, z2 = 6 * torch.randn(2, 40, 16), 6 * torch.randn(2, 40, 16)
+    sims = torch.cat([z1, z2], 1) @ torch.cat([z1, z2], 1).transpose(1, 2)
+    assert float((sims.amax(-1, keepdim=True) - sims).max()) > 300
+
+    def run(a, b):
+        a, b = a.clone().requires_grad_(), b.clone().requires_grad_()
+        out = hierarchical_contrastive_loss(a, b)
+        return out.per_sample, torch.autograd.grad(out.loss, (a, b))
+
+    per, grads = run(z1, z2)
+    per64, grads64 = run(z1.double(), z2.double())
+    torch.testing.assert_close(per.double(), per64, rtol=1e-5, atol=1e-5)
+    for g, g64 in zip(grads, grads64):
+        torch.testing.assert_close(g.double(), g64, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("n,tile", [(5, 8), (8, 8), (13, 4), (12, 4)])
 def test_gram_by_tiles_is_z_times_z_transposed(n, tile):
     from audiocl.losses.ts_hierarchical import _gram
