@@ -3,8 +3,8 @@ forward convolutions and GEMMs (CPU).
 
 Why: TS2Vec's encoder is twenty of these convolutions (dilation ``1, 2, ..., 2**depth``, padding =
 dilation). On CPU oneDNN runs their forward fast but their backward at two to four times the forward's
-cost, mostly in the weight gradient (a ``(B, 64, T)`` batch at dilation 1: forward 6 ms, backward 29 ms,
-one thread). Both gradients are cheap products in the channels-last (time-major) layout:
+cost, mostly in the weight gradient (a ``(16, 64, 1, 1300)`` batch at dilation 1: forward 6 ms, backward
+29 ms, one thread). Both gradients are cheap products in the channels-last (time-major) layout:
 
 - input gradient: the adjoint of a 'same' correlation is the correlation with the channel-transposed,
   time-flipped kernel and the same padding and dilation, i.e. one more *forward* convolution;
