@@ -168,11 +168,6 @@ def _cpu_ms(fn, n: int) -> float:
     return 1e3 * (time.process_time() - c0) / n
 
 
-def _plain_conv(x, weight, bias, dilation: int):
-    """oneDNN's convolution with autograd's backward: the encoder without its convolution shortcuts."""
-    return torch.nn.functional.conv2d(x, weight.unsqueeze(2), bias, padding=(0, dilation), dilation=(1, dilation))
-
-
 def components(lengths: list[int], n: int) -> list[str]:
     """Forward + backward CPU time of one view's encoder pass (batch 8) and of the hierarchical loss
     on ``(8, L, 320)`` views: ours, ours with plain convolutions (no skipped taps, oneDNN's backward),
@@ -182,6 +177,7 @@ def components(lengths: list[int], n: int) -> list[str]:
     from ts2vec.models.losses import hierarchical_contrastive_loss as peer_loss
 
     from audiocl.losses.ts_hierarchical import hierarchical_contrastive_loss as our_loss
+    from audiocl.nn.same_dilated_conv import dilated_conv2d  # oneDNN + autograd: no shortcuts
 
     torch.manual_seed(0)
     ours = enc_mod.DilatedConvEncoder(1).train()
@@ -193,7 +189,7 @@ def components(lengths: list[int], n: int) -> list[str]:
         z1, z2 = torch.randn(8, L, 320, requires_grad=True), torch.randn(8, L, 320, requires_grad=True)
         valid = torch.ones(8, L, dtype=torch.bool)
         enc = _cpu_ms(lambda: ours(x).sum().backward(), n)
-        enc_mod.same_dilated_conv = _plain_conv
+        enc_mod.same_dilated_conv = dilated_conv2d
         try:
             enc_plain = _cpu_ms(lambda: ours(x).sum().backward(), n)
         finally:

@@ -113,6 +113,11 @@ def masked_max_pool_steps(z: Tensor, valid: Tensor, kernel: int = 2) -> tuple[Te
     return torch.nan_to_num(zz, neginf=0.0).masked_fill(~vv.unsqueeze(-1), 0.0), vv
 
 
+def _tiles(n: int, tile: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of each ``tile``-long block of ``range(n)`` (the last one may be shorter)."""
+    return [(i, min(i + tile, n)) for i in range(0, n, tile)]
+
+
 def _gram(z: Tensor, tile: int = 256) -> Tensor:
     """``z @ z^T`` for ``z`` ``(G, N, D)``, computing each off-diagonal tile once.
 
@@ -123,12 +128,11 @@ def _gram(z: Tensor, tile: int = 256) -> Tensor:
     if n <= tile:
         return z @ z.transpose(1, 2)
     out = z.new_empty(g, n, n)
-    for i0 in range(0, n, tile):
-        i1 = min(i0 + tile, n)
+    tiles = _tiles(n, tile)
+    for a, (i0, i1) in enumerate(tiles):
         band = z[:, i0:i1] @ z[:, i0:].transpose(1, 2)
         out[:, i0:i1, i0:] = band
-        for j0 in range(i1, n, tile):
-            j1 = min(j0 + tile, n)
+        for j0, j1 in tiles[a + 1:]:
             out[:, j0:j1, i0:i1] = band[:, :, j0 - i0: j1 - i0].transpose(1, 2)
     return out
 
@@ -139,14 +143,11 @@ def _add_transpose_(g: Tensor, tile: int = 256) -> Tensor:
     Why: the plain ``g + g.transpose(1, 2)`` reads one operand a column at a time, a cache miss per
     element; at TS2Vec's level-0 temporal size (``N`` = twice the crop, up to a few thousand) it cost
     about four times this (``tile`` x ``tile``) blocking, and it needs another ``N x N`` buffer."""
-    n = g.shape[-1]
-    edges = list(range(0, n, tile)) + [n]
-    for a in range(len(edges) - 1):
-        i0, i1 = edges[a], edges[a + 1]
+    tiles = _tiles(g.shape[-1], tile)
+    for a, (i0, i1) in enumerate(tiles):
         diag = g[:, i0:i1, i0:i1]
         diag.copy_(diag + diag.transpose(1, 2))
-        for c in range(a + 1, len(edges) - 1):
-            j0, j1 = edges[c], edges[c + 1]
+        for j0, j1 in tiles[a + 1:]:
             upper = g[:, i0:i1, j0:j1].add_(g[:, j0:j1, i0:i1].transpose(1, 2))
             g[:, j0:j1, i0:i1].copy_(upper.transpose(1, 2))
     return g

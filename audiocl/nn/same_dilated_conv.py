@@ -26,6 +26,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def dilated_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, dilation: int) -> Tensor:
+    """The plain 'same' convolution on ``(B, C, 1, T)``: ``F.conv2d`` with autograd's backward."""
+    return F.conv2d(x, weight.unsqueeze(2), bias, padding=(0, dilation), dilation=(1, dilation))
+
+
 def _time_major(x: Tensor) -> Tensor:
     """``(B, C, 1, T)`` channels-last -> its ``(B, T, C)`` view (made contiguous if it is not)."""
     return x.squeeze(2).transpose(1, 2).contiguous()
@@ -54,7 +59,7 @@ class _SameDilatedConv(torch.autograd.Function):
         ctx.save_for_backward(x, weight)
         ctx.dilation, ctx.has_bias = d, bias is not None
         if 2 * d < t:
-            return F.conv2d(x, weight.unsqueeze(2), bias, padding=(0, d), dilation=(1, d))
+            return dilated_conv2d(x, weight, bias, d)
         y = _taps_by_products(x, weight.permute(2, 1, 0), d)
         return y if bias is None else y.add_(bias.view(1, -1, 1, 1))
 
@@ -69,7 +74,7 @@ class _SameDilatedConv(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             adjoint = weight.transpose(0, 1).flip(-1)  # (Cin, Cout, 3), taps reversed
             if 2 * d < t:
-                gx = F.conv2d(grad, adjoint.unsqueeze(2), None, padding=(0, d), dilation=(1, d))
+                gx = dilated_conv2d(grad, adjoint, None, d)
             else:
                 gx = _taps_by_products(grad, adjoint.permute(2, 1, 0), d)
         if ctx.needs_input_grad[1]:
@@ -96,5 +101,5 @@ def same_dilated_conv(x: Tensor, weight: Tensor, bias: Tensor | None, dilation: 
     if weight.shape[-1] != 3:
         raise ValueError(f"same_dilated_conv takes a kernel of 3, got {weight.shape[-1]}")
     if x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
-        return F.conv2d(x, weight.unsqueeze(2), bias, padding=(0, dilation), dilation=(1, dilation))
+        return dilated_conv2d(x, weight, bias, dilation)
     return _SameDilatedConv.apply(x, weight, bias, dilation)
